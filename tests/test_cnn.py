@@ -1,0 +1,90 @@
+"The course CNN, the training entry point and the `coursekit train` command."
+import json, os, subprocess, sys
+from pathlib import Path
+import pytest, torch
+from coursekit.cnn import simple_cnn, conv, train_cnn, default_device, resolve_device
+
+BIN = Path(sys.executable).parent
+
+def test_simple_cnn_parameters_and_shapes():
+    m = simple_cnn()
+    assert sum(p.numel() for p in m.parameters()) == 6722
+    convs = [l for l in m.modules() if isinstance(l, torch.nn.Conv2d)]
+    assert [sum(p.numel() for p in c.parameters()) for c in convs] == [40, 296, 1168, 4640, 578]
+    assert [c.bias.numel() for c in convs][0] == 4  # the 4 extra parameters of layer one are its biases
+    x = torch.zeros(64, 1, 28, 28)
+    shapes = []
+    for layer in m: x = layer(x); shapes.append(tuple(x.shape))
+    assert shapes == [(64, 4, 14, 14), (64, 8, 7, 7), (64, 16, 4, 4), (64, 32, 2, 2), (64, 2, 1, 1), (64, 2)]
+
+def test_ten_class_variant():
+    m = simple_cnn((1, 8, 16, 32, 64), n_out=10, first_ks=5, bn=True)
+    assert m[0][0].kernel_size == (5, 5) and m(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert sum(isinstance(l, torch.nn.BatchNorm2d) for l in m.modules()) == 5
+    with pytest.raises(ValueError, match='channels needs at least'): simple_cnn((1,))
+
+def test_conv_helper():
+    c = conv(3, 8, ks=5)
+    assert c[0].stride == (2, 2) and c[0].padding == (2, 2) and isinstance(c[1], torch.nn.ReLU)
+    assert len(conv(3, 8, act=False)) == 1 and isinstance(conv(3, 8, bn=True)[-1], torch.nn.BatchNorm2d)
+
+def test_devices():
+    assert default_device().type in ('cuda', 'mps', 'cpu')
+    assert resolve_device('cpu').type == 'cpu'
+    if not torch.cuda.is_available():
+        assert default_device().type != 'cuda'
+        with pytest.raises(ValueError, match='no CUDA GPU'): resolve_device('cuda')
+        with pytest.raises(ValueError, match='needs a CUDA GPU'): train_cnn(epochs=1, device='cpu', precision='bf16')
+    with pytest.raises(ValueError, match='device must be'): resolve_device('tpu')
+
+def test_seeded_cpu_runs_are_reproducible_and_on_device():
+    a = train_cnn(epochs=1, device='cpu', progress=False, seed=3)
+    b = train_cnn(epochs=1, device='cpu', progress=False, seed=3)
+    strip = lambda l: [{k: v for k, v in h.items() if k != 'seconds'} for h in l.epoch_history.history]
+    assert strip(a) == strip(b)
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    c = train_cnn(epochs=1, device='cpu', progress=False, seed=4)
+    assert strip(c) != strip(a)  # the seed matters
+    assert next(a.model.parameters()).device.type == 'cpu' and a.dls.train.x.device.type == 'cpu'
+
+def test_train_cnn_rejects_bad_arguments():
+    for kw, msg in [(dict(data='cifar'), "data must be"), (dict(epochs=0), 'epochs must be'), (dict(lr=0), 'lr must be'),
+                    (dict(precision='fp8'), 'precision must be')]:
+        with pytest.raises(ValueError, match=msg): train_cnn(**kw)
+
+def cli(*args, cwd=None):
+    return subprocess.run([str(BIN/'coursekit'), *args], capture_output=True, text=True, timeout=600, cwd=cwd)
+
+def test_cli_train_one_epoch(tmp_path):
+    r = cli('train', '--epochs', '1', '--out', str(tmp_path/'out'), '--device', 'cpu')
+    assert r.returncode == 0, r.stderr
+    assert 'device cpu' in r.stdout and 'epoch 1/1' in r.stdout
+    m = json.loads((tmp_path/'out'/'metrics.json').read_text())
+    assert m['device'] == 'cpu' and m['epochs'] == 1 and len(m['history']) == 1 and len(m['seconds_per_epoch']) == 1
+    assert m['final_valid_accuracy'] >= 0.98
+    for k in ['train_loss', 'train_accuracy', 'valid_loss', 'valid_accuracy', 'seconds']: assert k in m['history'][0]
+    assert (tmp_path/'out'/'loss.png').stat().st_size > 1000
+
+def test_cli_help_documents_every_option():
+    r = cli('train', '--help')
+    assert r.returncode == 0
+    for opt in ['--data', '--epochs', '--lr', '--bs', '--device', '--out', '--seed', '--precision', '--channels-last', '--quiet']:
+        assert opt in r.stdout, opt
+    assert 'mnist_sample' in r.stdout and 'cuda' in r.stdout
+
+@pytest.mark.parametrize('args,msg', [
+    (('train', '--data', 'cifar'), '--data must be mnist_sample or mnist'),
+    (('train', '--out', '/proc/coursekit-nope'), 'is not writable'),
+    (('train', '--epochs', '0'), '--epochs must be >= 1'),
+    (('train', '--bs', 'x'), "invalid int value"),
+] + ([] if torch.cuda.is_available() else [(('train', '--device', 'cuda'), 'no CUDA GPU')]))
+def test_cli_errors_are_one_line_exit_2(args, msg):
+    r = cli(*args)
+    assert r.returncode == 2
+    assert msg in r.stderr and r.stderr.count('\n') == 1, r.stderr
+
+def test_cli_unwritable_out_dir(tmp_path):
+    if os.geteuid() == 0: ro = Path('/proc/sys/coursekit')  # root can write anywhere else
+    else: ro = tmp_path/'ro'; ro.mkdir(); ro.chmod(0o500)
+    r = cli('train', '--out', str(ro/'sub'))
+    assert r.returncode == 2 and 'not writable' in r.stderr
