@@ -63,7 +63,7 @@ def test_cli_train_one_epoch(tmp_path):
     assert m['device'] == 'cpu' and m['epochs'] == 1 and len(m['history']) == 1 and len(m['seconds_per_epoch']) == 1
     assert m['final_valid_accuracy'] >= 0.98
     for k in ['train_loss', 'train_accuracy', 'valid_loss', 'valid_accuracy', 'seconds']: assert k in m['history'][0]
-    for f in ['loss.png', 'layer_stats.png', 'color_dim.png']: assert (tmp_path/'out'/f).stat().st_size > 1000, f
+    for f in ['loss.png', 'layer_stats.png', 'color_dim.png', 'gradcam.png']: assert (tmp_path/'out'/f).stat().st_size > 1000, f
 
 def test_cli_help_documents_every_option():
     r = cli('train', '--help')
