@@ -1,0 +1,50 @@
+"Augmentation: bad input is named, transforms run batched on the training device and never on validation."
+import pytest, torch
+from fastai.vision.augment import Rotate
+from coursekit.augment import show_augmented, augment, ladder, digit_tfms, strong_tfms, augmentation_experiment
+from coursekit.data import TensorDataLoader
+
+@pytest.mark.parametrize('img,kw,exc,msg', [
+    (torch.rand(3, 16, 16), dict(n=0), ValueError, 'n must be an int >= 1'),
+    (torch.rand(3, 16, 16), dict(n=-2), ValueError, 'n must be an int >= 1'),
+    (torch.rand(3, 16, 16), dict(n=2.5), ValueError, 'n must be an int >= 1'),
+    (torch.rand(2, 3, 16, 16), {}, ValueError, r'img must be \(H, W\), \(1, H, W\) or \(3, H, W\)'),
+    (torch.rand(4, 16, 16), {}, ValueError, 'img must be'),
+    (torch.randint(0, 255, (16, 16), dtype=torch.uint8), {}, TypeError, 'float tensor'),
+    ([[0.5]], {}, TypeError, 'must be a torch.Tensor'),
+    (torch.rand(3, 16, 16), dict(padding_mode='wrap'), ValueError, 'padding_mode must be'),
+])
+def test_show_augmented_rejects_bad_input(img, kw, exc, msg):
+    with pytest.raises(exc, match=msg): show_augmented(img, **kw)
+
+def test_show_augmented_grid_shapes():
+    import matplotlib; matplotlib.use('Agg')
+    for img, c in [(torch.rand(20, 24), 1), (torch.rand(1, 20, 24), 1), (torch.rand(3, 20, 24), 3)]:
+        out = show_augmented(img, n=5)
+        assert out.shape == (5, c, 20, 24) and 0 <= out.min() and out.max() <= 1
+        assert not torch.equal(out[0], out[1])  # random: the versions differ
+
+def test_fixed_rotation_matches_torch_affine_grid():
+    "A fixed 90-degree rotation with fastai's batch transform equals rotating the tensor (up to interpolation at the border)."
+    x = torch.rand(1, 1, 9, 9)
+    r = augment(x, [Rotate(max_deg=90, p=1., draw=90, pad_mode='zeros')])
+    ref = torch.rot90(x, k=1, dims=(2, 3))
+    ok = torch.allclose(r, ref, atol=1e-4) or torch.allclose(r, torch.rot90(x, k=-1, dims=(2, 3)), atol=1e-4)
+    assert ok
+
+def test_ladder_identity_and_monotone():
+    img = torch.rand(3, 12, 12) * 0.8 + 0.1
+    assert torch.allclose(ladder(img, lambda v: Rotate(p=1., draw=v), [0.])[0], img, atol=1e-4)
+
+def test_augmentation_only_on_training_batches():
+    calls = []
+    x, y = torch.rand(10, 1, 8, 8), torch.arange(10)
+    train = TensorDataLoader(x, y, bs=5, after_batch=lambda b: calls.append(b.shape) or augment(b, digit_tfms()))
+    valid = TensorDataLoader(x, y, bs=5)
+    assert len(list(train)) == 2 and calls == [(5, 1, 8, 8)] * 2
+    vb = torch.cat([b for b, _ in valid])
+    assert torch.equal(vb, x)  # validation batches untouched
+
+def test_experiment_runs_and_is_paired():
+    res = augmentation_experiment(n_train=128, seeds=(0,), epochs=1, device='cpu')
+    assert list(res.augmentation) == [False, True] and res.valid_accuracy.between(0, 1).all()
