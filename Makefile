@@ -17,6 +17,7 @@ $(STAMP): settings.ini setup.py
 install: $(STAMP)
 
 run: install
+	$(BIN)/coursekit data
 	$(BIN)/coursekit train --data mnist_sample --out runs/latest
 
 # nbdev_export and nbdev_clean must leave every tracked file as it is
