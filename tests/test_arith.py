@@ -135,3 +135,22 @@ def test_transposed_as_conv_equals_conv_transpose2d():
         assert out.shape == ref.shape and torch.allclose(out, ref)
         assert out.shape[-1] == conv_transpose_out_size(n, k, s, p, op, d)
     with pytest.raises(ValueError, match='output size'): transposed_as_conv(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 4, 4), 2, 3)
+
+@pytest.mark.parametrize('kw', [dict(n=5, ks=3, stride=2, padding=1), dict(n=4, ks=2, dilation=2),
+                                dict(n=3, ks=3, stride=2, padding=1, transposed=True, output_padding=1)])
+def test_animations_show_the_real_convolution(kw):
+    import matplotlib; matplotlib.use('Agg')
+    from coursekit.arith import animate_conv, conv_frames, animation_gif, _frames
+    x, grid, kern, out, s, d = _frames(kw['n'], kw['ks'], kw.get('stride', 1), kw.get('padding', 0), kw.get('dilation', 1),
+                                       kw.get('transposed', False), kw.get('output_padding', 0))
+    w = kern if not kw.get('transposed') else kern.flip(-1, -2)
+    ref = (torch.nn.functional.conv_transpose2d(x[None, None], w[None, None], stride=kw.get('stride', 1), padding=kw.get('padding', 0),
+                                                output_padding=kw.get('output_padding', 0), dilation=kw.get('dilation', 1))
+           if kw.get('transposed') else
+           torch.nn.functional.conv2d(x[None, None], w[None, None], stride=kw.get('stride', 1), padding=kw.get('padding', 0), dilation=kw.get('dilation', 1)))
+    assert torch.allclose(out, ref[0, 0])  # the numbers drawn are the layer's real output
+    anim = animate_conv(**kw)
+    gif = animation_gif(anim)
+    from PIL import Image; import io
+    assert gif[:6] == b'GIF89a' and Image.open(io.BytesIO(gif)).n_frames == out.numel()  # one frame per output pixel
+    assert len(conv_frames(**kw, max_frames=2).axes) == 4

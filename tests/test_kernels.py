@@ -123,3 +123,12 @@ def test_bad_conv_input_is_named(fn, call, exc, msg):
 ])
 def test_bad_input_other_functions(call, exc, msg):
     with pytest.raises(exc, match=msg): call()
+
+def test_kernel_explorer_static_and_widgets(capsys):
+    import matplotlib; matplotlib.use('Agg')
+    from coursekit.kernels import kernel_explorer
+    fig = kernel_explorer(preset='sobel_x', step=True, row=10, col=12, static=True)
+    assert len(fig.axes) >= 4  # kernel, input, output, window products (with colour bars)
+    ui = kernel_explorer(preset='blur', static=False)  # builds the widgets even where they can't be displayed
+    assert type(ui).__name__ == 'VBox'
+    with pytest.raises(ValueError, match='preset must be one of'): kernel_explorer(preset='nope')
