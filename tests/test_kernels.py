@@ -132,3 +132,10 @@ def test_kernel_explorer_static_and_widgets(capsys):
     ui = kernel_explorer(preset='blur', static=False)  # builds the widgets even where they can't be displayed
     assert type(ui).__name__ == 'VBox'
     with pytest.raises(ValueError, match='preset must be one of'): kernel_explorer(preset='nope')
+
+def test_filter_image_small_images_with_copying_padding():
+    k5 = torch.ones(5, 5) / 25
+    with pytest.raises(ValueError, match='reflect padding of 2 pixels needs an image of at least 3'): filter_image(torch.rand(2, 6), k5, 'reflect')
+    with pytest.raises(ValueError, match='circular padding of 2 pixels'): filter_image(torch.rand(1, 6), k5, 'circular')
+    assert filter_image(torch.rand(2, 6), k5, 'replicate').shape == (2, 6)
+    assert filter_image(torch.rand(3, 6), k5, 'reflect').shape == (3, 6)
