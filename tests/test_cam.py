@@ -3,7 +3,7 @@ import pytest, torch
 import torch.nn as nn
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
-from torchvision.models import resnet18, resnet34
+from torchvision.models import resnet18, resnet34, resnet50
 from coursekit.cam import grad_cam, class_activation_map, mean_activation_map, show_heatmap, CAMResult
 from coursekit.stats import count_hooks
 
@@ -26,9 +26,8 @@ def ref_resnet_bn2(m, x, targets):
         f = m.layer3(m.layer2(m.layer1(m.maxpool(m.relu(m.bn1(m.conv1(x)))))))
         for blk in m.layer4[:-1]: f = blk(f)
         blk = m.layer4[-1]
-        if hasattr(blk, 'conv3'):  # bottleneck
-            raise NotImplementedError
         a = blk.bn2(blk.conv2(blk.relu(blk.bn1(blk.conv1(f)))))
+        if hasattr(blk, 'conv3'): a = blk.bn3(blk.conv3(blk.relu(a)))  # bottleneck: the last bn is bn3
         identity = f if blk.downsample is None else blk.downsample(f)
     a = a.clone().requires_grad_()
     logits = m.fc(torch.flatten(m.avgpool(F.relu(a + identity)), 1))
@@ -61,15 +60,17 @@ def test_inplace_relu_after_target():
         raw, _ = ref_sequential(m, x, k, torch.tensor([1, 2, 3, 4]))
         assert close(grad_cam(m, x, layer, targets=[1, 2, 3, 4]).raw, raw)
 
-@pytest.mark.parametrize('arch', [resnet18, resnet34])
+@pytest.mark.parametrize('arch', [resnet18, resnet34, resnet50])
 def test_resnet_bn2_overwritten_in_place(arch):
     m = arch().eval(); x = torch.randn(2, 3, 96, 128)
-    res = grad_cam(m, x, m.layer4[-1].bn2, targets=[3, 9])
+    last_bn = m.layer4[-1].bn3 if hasattr(m.layer4[-1], 'bn3') else m.layer4[-1].bn2  # the tensor the residual += overwrites
+    res = grad_cam(m, x, last_bn, targets=[3, 9])
     ref = ref_resnet_bn2(m, x, torch.tensor([3, 9]))
     assert close(res.raw, ref)
 
-def test_gradcam_equals_relu_cam_over_hw_for_gap_linear():
-    m = resnet18().eval(); x = torch.randn(3, 3, 64, 96)
+@pytest.mark.parametrize('arch', [resnet18, resnet50])
+def test_gradcam_equals_relu_cam_over_hw_for_gap_linear(arch):
+    m = arch().eval(); x = torch.randn(3, 3, 64, 96)
     g = grad_cam(m, x, m.layer4); c = class_activation_map(m, x, m.layer4, m.fc)
     h, w = g.acts.shape[2:]
     assert torch.equal(g.targets, c.targets)
