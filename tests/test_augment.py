@@ -12,7 +12,7 @@ from coursekit.data import TensorDataLoader
     (torch.rand(4, 16, 16), {}, ValueError, 'img must be'),
     (torch.randint(0, 255, (16, 16), dtype=torch.uint8), {}, TypeError, 'float tensor'),
     ([[0.5]], {}, TypeError, 'must be a torch.Tensor'),
-    (torch.rand(3, 16, 16), dict(padding_mode='wrap'), ValueError, 'padding_mode must be'),
+    (torch.rand(3, 16, 16), dict(pad_mode='wrap'), ValueError, 'pad_mode must be'),
 ])
 def test_show_augmented_rejects_bad_input(img, kw, exc, msg):
     with pytest.raises(exc, match=msg): show_augmented(img, **kw)

@@ -10,7 +10,8 @@ from fastai.callback.core import Callback
 from fastai.torch_core import set_seed
 from coursekit.data import mnist_dls
 from coursekit.cnn import simple_cnn, train_cnn
-from coursekit.stats import ActivationStats, Hook, Hooks, count_hooks
+from coursekit.stats import ActivationStats
+from coursekit.hooks import Hook, Hooks, count_hooks
 
 @pytest.fixture(scope='module')
 def dls(): return mnist_dls('mnist', bs=128, device='cpu')
