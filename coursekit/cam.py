@@ -14,8 +14,8 @@ from .core import as_pair, draw_image
 from .hooks import ModelState, get_layer
 
 # %% auto #0
-__all__ = ['mean_activation_map', 'CAMResult', 'class_activation_map', 'grad_cam', 'show_heatmap', 'reference_grad_cam',
-           'reference_grad_cam_resnet', 'gradcam_layer', 'save_gradcam_grid']
+__all__ = ['mean_activation_map', 'show_heatmap', 'CAMResult', 'class_activation_map', 'grad_cam', 'reference_grad_cam',
+           'reference_grad_cam_resnet', 'gradcam_layer', 'save_gradcam_grid', 'show_gradcam']
 
 # %% ../nbs/05_heatmaps.ipynb #a8cceb1f
 def _check_x(x, fn):
@@ -70,6 +70,32 @@ def mean_activation_map(model: nn.Module, # any model
     layer = get_layer(model, layer, fn); _check_x(x, fn)
     acts, _ = _run(model, x, layer, fn, grad_after=False)
     return acts.float().mean(1)
+
+# %% ../nbs/05_heatmaps.ipynb #9d32324b
+def show_heatmap(img: torch.Tensor, # (3, H, W), (1, H, W) or (H, W) image in [0, 1]
+                 heatmap: torch.Tensor, # (h, w) map, upsampled bilinearly to the image's size
+                 ax=None, # matplotlib axes (None: a new figure)
+                 alpha: float = 0.6, # opacity of the heatmap
+                 cmap: str = 'magma', # colour map of the heatmap
+                 title: str = None, # axes title
+                 colorbar: bool = True): # add a colour bar for the heatmap
+    "Overlay `heatmap` (resized to the image, scaled to [0, 1]) on `img`."
+    if not isinstance(heatmap, torch.Tensor) or heatmap.ndim != 2:
+        got = getattr(heatmap, 'shape', type(heatmap))
+        raise ValueError(f'show_heatmap: heatmap must be a 2-D tensor (h, w), got {got}')
+    if not isinstance(img, torch.Tensor) or img.ndim not in (2, 3):
+        raise ValueError(f'show_heatmap: img must be (3, H, W) or (H, W), got {getattr(img, "shape", type(img))}')
+    H, W = img.shape[-2:]
+    hm = heatmap.detach().float().cpu()
+    up = F.interpolate(hm[None, None], size=(H, W), mode='bilinear', align_corners=False)[0, 0]
+    up = (up - up.min()) / (up.max() - up.min()) if up.max() > up.min() else torch.zeros_like(up)
+    ax = draw_image(img, ax)
+    h = ax.imshow(up, alpha=alpha, cmap=cmap, extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation='bilinear',
+                  vmin=0, vmax=1)
+    if colorbar: ax.figure.colorbar(h, ax=ax, fraction=0.046, pad=0.04, label='relative importance')
+    if title: ax.set_title(title)
+    ax.axis('off')
+    return ax
 
 # %% ../nbs/05_heatmaps.ipynb #ef8b1c3c
 def _targets(targets, logits, fn):
@@ -150,32 +176,6 @@ def grad_cam(model: nn.Module, # any model returning class scores (N, n_classes)
         raw = torch.einsum('nc,nchw->nhw', w, a)
     return CAMResult(raw=raw, weights=w, acts=a, scores=scores.detach().float(), targets=t, logits=logits.detach())
 
-# %% ../nbs/05_heatmaps.ipynb #9d32324b
-def show_heatmap(img: torch.Tensor, # (3, H, W), (1, H, W) or (H, W) image in [0, 1]
-                 heatmap: torch.Tensor, # (h, w) map, upsampled bilinearly to the image's size
-                 ax=None, # matplotlib axes (None: a new figure)
-                 alpha: float = 0.6, # opacity of the heatmap
-                 cmap: str = 'magma', # colour map of the heatmap
-                 title: str = None, # axes title
-                 colorbar: bool = True): # add a colour bar for the heatmap
-    "Overlay `heatmap` (resized to the image, scaled to [0, 1]) on `img`."
-    if not isinstance(heatmap, torch.Tensor) or heatmap.ndim != 2:
-        got = getattr(heatmap, 'shape', type(heatmap))
-        raise ValueError(f'show_heatmap: heatmap must be a 2-D tensor (h, w), got {got}')
-    if not isinstance(img, torch.Tensor) or img.ndim not in (2, 3):
-        raise ValueError(f'show_heatmap: img must be (3, H, W) or (H, W), got {getattr(img, "shape", type(img))}')
-    H, W = img.shape[-2:]
-    hm = heatmap.detach().float().cpu()
-    up = F.interpolate(hm[None, None], size=(H, W), mode='bilinear', align_corners=False)[0, 0]
-    up = (up - up.min()) / (up.max() - up.min()) if up.max() > up.min() else torch.zeros_like(up)
-    ax = draw_image(img, ax)
-    h = ax.imshow(up, alpha=alpha, cmap=cmap, extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation='bilinear',
-                  vmin=0, vmax=1)
-    if colorbar: ax.figure.colorbar(h, ax=ax, fraction=0.046, pad=0.04, label='relative importance')
-    if title: ax.set_title(title)
-    ax.axis('off')
-    return ax
-
 # %% ../nbs/05_heatmaps.ipynb #fc58b4e5
 def _score_grad(logits, acts, targets):
     "Gradient of the summed target scores w.r.t. `acts`, and the Grad-CAM map it gives."
@@ -248,3 +248,21 @@ def save_gradcam_grid(learn, # a fitted Learner on the fast MNIST DataLoaders
         ax.set_title(f'pred {p} / true {t}', color='black' if p == t else 'red', fontsize=9)
     fig.suptitle('Grad-CAM on validation digits (brighter: more important for the predicted class)')
     fig.tight_layout(); fig.savefig(Path(out)/'gradcam.png', dpi=100); plt.close(fig)
+
+# %% ../nbs/05_heatmaps.ipynb #d2283f66
+def show_gradcam(img: torch.Tensor, # (3, H, W) image in [0, 1]
+                 heatmap: torch.Tensor, # (h, w) map, e.g. `grad_cam(...).map[0]`
+                 title: str = None, # figure title, e.g. the class and its probability
+                 figsize=(15, 4.2)):
+    "Three panels: the image, the heatmap upsampled to it (with a colour bar), and the overlay."
+    fig, axs = plt.subplots(1, 3, figsize=figsize)
+    draw_image(img, axs[0], 'image'); axs[0].axis('off')
+    up = F.interpolate(heatmap.detach().float().cpu()[None, None], size=img.shape[-2:], mode='bilinear',
+                       align_corners=False)[0, 0]
+    im = axs[1].imshow(up, cmap='magma', vmin=0)
+    fig.colorbar(im, ax=axs[1], fraction=0.046, pad=0.04, label='Grad-CAM (positive part)')
+    axs[1].set_title(f'heatmap ({heatmap.shape[0]}x{heatmap.shape[1]}, upsampled)'); axs[1].axis('off')
+    show_heatmap(img, heatmap, ax=axs[2], title='overlay')
+    if title: fig.suptitle(title)
+    fig.tight_layout()
+    return fig

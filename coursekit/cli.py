@@ -4,12 +4,13 @@
 
 # %% ../nbs/90_cli.ipynb #829a846a
 from __future__ import annotations
-import argparse, json, math, sys, tempfile, warnings
+import argparse, difflib, json, math, sys, tempfile, time, warnings
 from pathlib import Path
 from .core import DATASETS, resolve_device
+from .hooks import get_layer
 
 # %% auto #0
-__all__ = ['cmd_data', 'check_out_dir', 'cmd_train', 'build_parser', 'main']
+__all__ = ['cmd_data', 'check_out_dir', 'cmd_train', 'imagenet_target', 'cmd_gradcam', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #e10c06cf
 class _Parser(argparse.ArgumentParser):
@@ -78,9 +79,72 @@ def cmd_train(args) -> int:
     print(f'wrote {", ".join(sorted(p.name for p in out.iterdir() if not p.name.startswith(".")))} to {out}')
     return 0
 
+# %% ../nbs/90_cli.ipynb #4cdef54e
+def imagenet_target(target # None, a class id (0-999, as an int or a string of digits) or a class name
+                   ) -> int | None:
+    "The ImageNet class index `target` names (case-insensitive); ValueError with close names if there is none."
+    from coursekit.data import imagenet_categories  # lazy, as the other heavy imports of this module
+    if target is None: return None
+    names = imagenet_categories()
+    if str(target).strip().isdigit():
+        i = int(target)
+        if not 0 <= i < len(names): raise ValueError(f'--target must be a class id in [0, {len(names) - 1}], got {i}')
+        return i
+    lower = [n.lower() for n in names]
+    if str(target).lower() in lower: return lower.index(str(target).lower())
+    close = difflib.get_close_matches(str(target).lower(), lower, n=3, cutoff=0.6)
+    hint = f"; close names: {', '.join(names[lower.index(c)] for c in close)}" if close else ''
+    raise ValueError(f'--target {target!r} is not an ImageNet class name or id{hint}')
+
+def _explain(path, model, layer, target, top, out):
+    "Grad-CAM of one image file: prints a line, writes the figure, returns its record for gradcam.json."
+    import matplotlib.pyplot as plt
+    from coursekit.data import as_image, imagenet_batch, imagenet_normalize, imagenet_top, imagenet_categories
+    from coursekit.cam import grad_cam, show_gradcam
+    t0 = time.perf_counter()
+    img = as_image(path)
+    H, W = img.shape[-2:]
+    s = 224 / min(H, W)
+    x01 = imagenet_batch(img, size=(max(1, round(H * s)), max(1, round(W * s))), normalize=False)
+    res = grad_cam(model, imagenet_normalize(x01), layer, targets=target)
+    probs = res.logits.softmax(1)[0]
+    t, name = int(res.targets[0]), imagenet_categories()[int(res.targets[0])]
+    top_k = imagenet_top(res.logits, top)[0]
+    png = out/f'{Path(path).stem}-gradcam.png'
+    n = 2
+    while png.exists(): png, n = out/f'{Path(path).stem}-{n}-gradcam.png', n + 1  # two inputs with one name
+    fig = show_gradcam(x01[0], res.map[0], title=f'{Path(path).name}: Grad-CAM for "{name}" ({probs[t]:.2f})')
+    fig.savefig(png, dpi=80); plt.close(fig)
+    print(f"{path}: {', '.join(f'{c} {p:.2f}' for c, p in top_k)} -> {png}")
+    return dict(file=str(path), top=[dict(name=c, probability=round(p, 4)) for c, p in top_k],
+                target=dict(id=t, name=name, probability=round(float(probs[t]), 4)), input_size=list(x01.shape[-2:]),
+                map_size=list(res.map.shape[-2:]), figure=str(png), seconds=round(time.perf_counter() - t0, 3))
+
+def cmd_gradcam(args) -> int:
+    "Grad-CAM of the pretrained ImageNet network on each image; figures and gradcam.json into --out."
+    from coursekit.data import imagenet_classifier
+    target = imagenet_target(args.target)
+    model = imagenet_classifier()
+    try: get_layer(model, args.layer, '--layer')
+    except ValueError as e: raise ValueError(str(e).replace('--layer: layer', '--layer')) from None
+    out = check_out_dir(args.out)
+    records, failed = [], 0
+    for path in args.images:
+        try: records.append(_explain(path, model, args.layer, target, args.top, out))
+        except ValueError as e:
+            msg = str(e).replace('as_image: ', '', 1)
+            print(f'coursekit gradcam: error: {msg}', file=sys.stderr)
+            records.append(dict(file=str(path), error=msg)); failed += 1
+    report = dict(model='EfficientNet-Lite0 (ImageNet)', layer=args.layer, target=args.target, top=args.top,
+                  images=records)
+    (out/'gradcam.json').write_text(json.dumps(report, indent=2))
+    failures = f'; {failed} image(s) failed' if failed else ''
+    print(f'wrote {len(records) - failed} figure(s) and gradcam.json to {out}{failures}')
+    return 2 if failed else 0
+
 # %% ../nbs/90_cli.ipynb #18bdd2df
 def build_parser() -> argparse.ArgumentParser:
-    "The `coursekit` argument parser: sub-commands `train` and `data`."
+    "The `coursekit` argument parser: sub-commands `train`, `gradcam` and `data`."
     p = _Parser(prog='coursekit', description='coursekit: the CNN course library.')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND', parser_class=_Parser)
     t = sub.add_parser('train', help='train the course CNN on bundled data and write metrics and figures',
@@ -101,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--quiet', action='store_true',
                    help='no progress bar (the per-epoch lines are still printed); implied when not on a terminal')
     t.set_defaults(func=cmd_train)
+    g = sub.add_parser('gradcam', help='Grad-CAM heatmaps of a pretrained ImageNet network on your images',
+                       description='Classify each image with EfficientNet-Lite0 (ImageNet, offline) and draw Grad-CAM.')
+    g.add_argument('images', nargs='+', metavar='IMAGE', help='JPEG or PNG files, any size')
+    g.add_argument('--target', default=None, help='class name or id to explain (default: each image\'s top class)')
+    g.add_argument('--layer', default='bn2', help='layer whose feature maps are weighted (default bn2, the last, 7x7)')
+    g.add_argument('--top', type=_positive(int), default=5, help='how many classes to print (default 5)')
+    g.add_argument('--out', default='runs/gradcam', help='output folder (default runs/gradcam)')
+    g.set_defaults(func=cmd_gradcam)
     d = sub.add_parser('data', help='summarise the bundled data sets and where they are materialised')
     d.add_argument('--no-folders', action='store_true', help='do not write the PNG folders, only count the arrays')
     d.set_defaults(func=cmd_data)

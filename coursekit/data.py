@@ -22,7 +22,8 @@ __all__ = ['MNIST_VALID_EVERY', 'MNIST_SAMPLE_COUNTS', 'MANIFEST', 'SAMPLE_IMAGE
            'bundle_info', 'load_mnist_sample', 'mnist_valid_mask', 'load_mnist', 'cache_dir', 'fastai_data_dir',
            'count_pngs', 'check_folder', 'materialise', 'png_bytes', 'fastai_mnist_sample', 'mnist_sample_path',
            'fastai_mnist', 'mnist_path', 'sample_image', 'TensorDataLoader', 'mnist_dls', 'data_summary',
-           'map_lite0_weights', 'imagenet_classifier', 'imagenet_categories', 'imagenet_batch', 'imagenet_top']
+           'map_lite0_weights', 'imagenet_classifier', 'imagenet_categories', 'as_image', 'imagenet_batch',
+           'imagenet_normalize', 'imagenet_top']
 
 # %% ../nbs/00_data.ipynb #f2c86a08
 @lru_cache(maxsize=None)
@@ -359,8 +360,10 @@ def imagenet_categories() -> tuple:
     return tuple(ResNet18_Weights.IMAGENET1K_V1.meta['categories'])
 
 # %% ../nbs/00_data.ipynb #2e55064e
-def _as_chw(img, fn):
-    "One image as a float (3, H, W) tensor in [0, 1]."
+def as_image(img, # a file path, PIL image, uint8 numpy array (H, W) or (H, W, 3/4), or float tensor in [0, 1]
+             fn: str = 'as_image' # the calling function, for the error messages
+            ) -> torch.Tensor:
+    "One image as a float RGB tensor (3, H, W) in [0, 1]: grayscale and RGBA converted, EXIF orientation applied."
     if isinstance(img, (str, Path)):
         path = Path(img)
         if not path.is_file(): raise ValueError(f'{fn}: {path} is not a file')
@@ -375,7 +378,7 @@ def _as_chw(img, fn):
         if img.ndim == 2: img = np.stack([img] * 3, -1)
         if img.ndim != 3 or img.shape[-1] not in (3, 4):
             raise ValueError(f'{fn}: a numpy image must be (H, W) or (H, W, 3/4), got shape {img.shape}')
-        img = torch.from_numpy(np.array(img[..., :3])).permute(2, 0, 1).float() / 255  # a copy: PIL arrays are read-only
+        img = torch.from_numpy(np.array(img[..., :3])).permute(2, 0, 1).float() / 255  # copy: PIL arrays are read-only
     if not isinstance(img, torch.Tensor):
         raise TypeError(f'{fn}: expected a file path, PIL image, uint8 array or float tensor, got {type(img).__name__}')
     if not img.is_floating_point(): raise TypeError(f'{fn}: a tensor image must be float in [0, 1], got {img.dtype}')
@@ -393,10 +396,14 @@ def imagenet_batch(images, # one image or a list: file path, PIL image, uint8 nu
     size = as_pair(size, 'size', fn, 1)
     if not isinstance(images, (list, tuple)): images = [images]
     if not images: raise ValueError(f'{fn}: images is empty')
-    x = torch.stack([F.interpolate(_as_chw(im, fn)[None], size=size, mode='bilinear', antialias=True,
+    x = torch.stack([F.interpolate(as_image(im, fn)[None], size=size, mode='bilinear', antialias=True,
                                    align_corners=False)[0] for im in images])
-    if not normalize: return x.clamp(0, 1)
-    return (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+    return imagenet_normalize(x) if normalize else x.clamp(0, 1)
+
+def imagenet_normalize(x: torch.Tensor # images (..., 3, H, W) with pixels in [0, 1]
+                      ) -> torch.Tensor:
+    "Subtract ImageNet's channel means and divide by its standard deviations."
+    return (x - x.new_tensor(IMAGENET_MEAN)[:, None, None]) / x.new_tensor(IMAGENET_STD)[:, None, None]
 
 def imagenet_top(logits: torch.Tensor, # (N, 1000) class scores
                  k: int = 5 # how many classes

@@ -156,3 +156,36 @@ def test_bad_input(call, exc, msg):
     m = resnet18().eval()
     with pytest.raises(exc, match=msg): call(m)
     assert count_hooks(m) == 0
+
+def lite0_reference(m, x, targets, at):
+    "Grad-CAM on timm's EfficientNet-Lite0 without hooks: the forward split by hand at `at` ('conv_head' or 'bn2')."
+    with torch.no_grad():
+        a = m.conv_head(m.blocks(m.bn1(m.conv_stem(x))))
+        if at == 'bn2': a = m.bn2(a)
+    a = a.clone().requires_grad_()
+    rest = a * 1
+    if at == 'conv_head': rest = m.bn2(rest)
+    logits = m.classifier(m.global_pool(rest))
+    g, = torch.autograd.grad(logits[torch.arange(len(x)), targets].sum(), a)
+    return torch.einsum('nc,nchw->nhw', g.mean((2, 3)), a.detach())
+
+@pytest.fixture(scope='module')
+def lite0():
+    from coursekit.data import imagenet_classifier, imagenet_batch, imagenet_categories, sample_image
+    imgs = imagenet_batch([sample_image('cat'), sample_image('coffee')], normalize=False)
+    return imagenet_classifier(), imgs, imagenet_batch, imagenet_categories()
+
+@pytest.mark.parametrize('at', ['bn2', 'conv_head'])
+def test_grad_cam_on_the_pretrained_network_equals_a_cloned_activation_reference(lite0, at):
+    m, imgs, batch, names = lite0
+    x = batch(list(imgs))
+    t = torch.tensor([names.index('Egyptian cat'), names.index('espresso')])
+    assert close(grad_cam(m, x, at, targets=t).raw, lite0_reference(m, x, t, at))
+
+def test_per_class_maps_on_a_two_object_photo(lite0):
+    m, imgs, batch, names = lite0
+    pair = batch(torch.cat([imgs[0], imgs[1]], dim=2), size=(224, 448)).expand(2, -1, -1, -1)
+    for layer in ('bn2', 'conv_head'):
+        r = grad_cam(m, pair, layer, targets=[names.index('Egyptian cat'), names.index('espresso')]).map
+        left = r[..., :r.shape[-1] // 2].sum((1, 2)) / r.sum((1, 2))
+        assert left[0] >= 0.8 and 1 - left[1] >= 0.8, (layer, left)

@@ -1,5 +1,6 @@
 "The pretrained EfficientNet-Lite0: weights mapped correctly (against a forward pass written by hand), photos in, offline."
-import io, math, shutil, subprocess, sys
+import io, json, math, shutil, subprocess, sys
+from pathlib import Path
 import numpy as np, pytest, torch
 import torch.nn.functional as F
 from PIL import Image
@@ -95,3 +96,62 @@ def unshare_works() -> bool:
 def test_works_in_a_namespace_without_network():
     r = subprocess.run(['unshare', '-n', sys.executable, '-c', CLASSIFY_CAT], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == 'Egyptian cat', r.stderr[-2000:]
+
+BIN = Path(sys.executable).parent
+
+def coursekit(*args, cwd=None, prefix=()):
+    return subprocess.run([*prefix, str(BIN/'coursekit'), *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd)
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    d = tmp_path_factory.mktemp('photos')
+    to_pil = lambda t: Image.fromarray((t.permute(1, 2, 0) * 255).round().byte().numpy())
+    to_pil(sample_image('cat')).save(d/'cat.jpg', quality=90)
+    to_pil(sample_image('coffee')[:, :, 100:250]).save(d/'tall_coffee.png')  # 400 x 150: taller than wide
+    (d/'empty.jpg').write_bytes(b'')
+    (d/'notes.png').write_text('hello')
+    data = jpeg_bytes(np.random.default_rng(1).integers(0, 255, (300, 200, 3), dtype=np.uint8))
+    (d/'truncated.jpg').write_bytes(data[:len(data) // 3])
+    return d
+
+def test_cli_gradcam_good_images(photos, tmp_path):
+    r = coursekit('gradcam', photos/'cat.jpg', photos/'tall_coffee.png', '--top', '2', '--out', tmp_path/'out')
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path/'out'/'gradcam.json').read_text())
+    assert [i['target']['name'] for i in rep['images']][0] in ('Egyptian cat', 'tabby', 'tiger cat')
+    assert rep['layer'] == 'bn2' and len(rep['images'][0]['top']) == 2 and rep['images'][1]['input_size'][0] > rep['images'][1]['input_size'][1]
+    for f in ('cat-gradcam.png', 'tall_coffee-gradcam.png'): assert (tmp_path/'out'/f).stat().st_size > 10_000
+    assert r.stdout.count(' -> ') == 2
+
+def test_cli_gradcam_bad_files_are_one_line_each_and_the_rest_still_runs(photos, tmp_path):
+    bad = ['missing.jpg', 'empty.jpg', 'notes.png', 'truncated.jpg']
+    r = coursekit('gradcam', *[photos/b for b in bad[:2]], photos/'cat.jpg', *[photos/b for b in bad[2:]], '--out', tmp_path/'o')
+    assert r.returncode == 2 and r.stderr.count('\n') == 4, r.stderr
+    assert all(b in r.stderr for b in bad) and all(l.startswith('coursekit gradcam: error: ') for l in r.stderr.splitlines())
+    rep = json.loads((tmp_path/'o'/'gradcam.json').read_text())
+    assert [('error' in i) for i in rep['images']] == [True, True, False, True, True]
+    assert (tmp_path/'o'/'cat-gradcam.png').exists()
+
+@pytest.mark.parametrize('args,code,msg', [
+    (('--target', 'espresso'), 0, 'espresso'), (('--target', '967'), 0, 'espresso'),
+    (('--target', 'egyptian kat'), 2, 'close names: Egyptian cat'), (('--target', '1000'), 2, 'class id in [0, 999]'),
+    (('--layer', 'blocks.4'), 0, ''), (('--layer', 'head'), 2, "--layer 'head' is not a module"), (('--top', '0'), 2, 'must be > 0')])
+def test_cli_gradcam_options(photos, tmp_path, args, code, msg):
+    r = coursekit('gradcam', photos/'cat.jpg', *args, '--out', tmp_path/'o')
+    assert r.returncode == code, r.stderr
+    assert msg in (r.stderr if code else (tmp_path/'o'/'gradcam.json').read_text()) and (not code or r.stderr.count('\n') == 1)
+
+@pytest.mark.skipif(not unshare_works(), reason='no network namespaces here (unshare -n needs root)')
+def test_cli_gradcam_without_network(photos, tmp_path):
+    r = coursekit('gradcam', photos/'cat.jpg', '--out', tmp_path/'o', prefix=('unshare', '-n'))
+    assert r.returncode == 0 and 'Egyptian cat' in r.stdout, r.stderr
+
+def test_every_sample_image_loads_offline():
+    code = NO_NETWORK + '''
+from coursekit.data import SAMPLE_IMAGES, sample_image
+for n in SAMPLE_IMAGES:
+    t = sample_image(n); assert t.ndim == 3 and t.shape[0] == 3 and 0 <= t.min() and t.max() <= 1, n
+print(len(SAMPLE_IMAGES))
+'''
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and int(r.stdout.strip()) >= 24, r.stderr[-2000:]
