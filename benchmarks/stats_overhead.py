@@ -10,14 +10,15 @@ import argparse, json, platform, warnings
 warnings.filterwarnings('ignore')
 import torch
 from fastai.callback.hook import ActivationStats as FastaiActivationStats
-from coursekit.cnn import train_cnn, simple_cnn, resolve_device
+from coursekit.core import resolve_device
+from coursekit.cnn import train_cnn, default_model
 from coursekit.stats import ActivationStats
 
 def epoch_seconds(cbs_fn, epochs, bs, device, repeats, bn):
     best = float('inf')
     for _ in range(repeats):
         learn = train_cnn('mnist', epochs=epochs, bs=bs, lr=0.06, device=device, cbs=cbs_fn(), progress=False,
-                          model=simple_cnn((1, 8, 16, 32, 64), n_out=10, first_ks=5, bn=bn))
+                          model=default_model("mnist", bn=bn))
         best = min(best, min(h['seconds'] for h in learn.epoch_history.history[1:]))
     return best
 

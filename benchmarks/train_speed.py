@@ -11,7 +11,8 @@ With a CUDA GPU it also times a full epoch of the 10-class batchnorm model on th
 import argparse, json, os, platform, time, warnings
 warnings.filterwarnings('ignore')
 import torch
-from coursekit.cnn import train_cnn, resolve_device
+from coursekit.core import resolve_device
+from coursekit.cnn import train_cnn
 
 def run(fast, bs, epochs, device, data='mnist_sample', **kw):
     learn = train_cnn(data, epochs=epochs, lr=0.01 if data == 'mnist_sample' else 0.1, bs=bs, device=device, fast=fast, progress=False, **kw)

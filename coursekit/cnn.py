@@ -4,7 +4,9 @@
 
 # %% ../nbs/03_cnn.ipynb #9a866500
 from __future__ import annotations
-import importlib, time
+import importlib, random, time
+from contextlib import contextmanager
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -20,7 +22,7 @@ from .core import DATASETS, check_data, check_int, check_positive, resolve_devic
 from .data import mnist_dls
 
 # %% auto #0
-__all__ = ['conv', 'simple_cnn', 'default_model', 'EpochHistory', 'train_cnn', 'plot_losses']
+__all__ = ['conv', 'simple_cnn', 'default_model', 'EpochHistory', 'seeded', 'train_cnn', 'plot_losses']
 
 # %% ../nbs/03_cnn.ipynb #23b032ee
 def conv(ni: int, # input channels
@@ -82,12 +84,28 @@ class EpochHistory(Callback):
                                  valid_loss=float(vals.get('valid_loss', float('nan'))),
                                  valid_accuracy=float(vals.get('accuracy', float('nan'))), seconds=secs))
 
+# %% ../nbs/03_cnn.ipynb #99aedf6d
+@contextmanager
+def seeded(seed: int # seeds Python's, NumPy's and PyTorch's generators inside the block
+          ):
+    "Run a block seeded; restore the generators' previous states (and cuDNN's flags) afterwards, also on error."
+    check_int(seed, 'seed', 'seeded', 0)
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    flags = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    set_seed(seed)
+    try: yield
+    finally:
+        random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2])
+        if cuda is not None: torch.cuda.set_rng_state_all(cuda)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = flags
+
 # %% ../nbs/03_cnn.ipynb #b7153228
 def train_cnn(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnist' (ten digits)
               epochs: int = 2, # number of epochs
               lr: float = 0.01, # learning rate (the maximum of the 1cycle schedule)
               bs: int = 64, # batch size
-              model: nn.Module = None, # default: `default_model(data)`
+              model = None, # an nn.Module, or a function returning one (called after seeding); default: `default_model`
               device = None, # None: the best available (`resolve_device`)
               seed: int = 42, # seeds the weights and the shuffling: same seed, same run (on CPU)
               one_cycle: bool = True, # fit_one_cycle (True) or a constant learning rate (False)
@@ -107,13 +125,22 @@ def train_cnn(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnist' (
     dev = resolve_device(device)
     if precision != 'fp32' and dev.type != 'cuda':
         raise ValueError(f'precision {precision} (mixed precision) needs a CUDA GPU; got device {dev.type}')
-    if dev.type == 'cuda': torch.backends.cudnn.benchmark = True
+    if model is not None and not isinstance(model, nn.Module) and not callable(model):
+        raise TypeError(f'{fn}: model must be an nn.Module or a function returning one, got {type(model).__name__}')
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     if dls is None:
         fmt_kw = {'memory_format': fmt} if fast else {}
         dls = mnist_dls(data, bs=bs, fast=fast, device=dev, **fmt_kw, **(dls_kwargs or {}))
-    set_seed(seed, reproducible=True)
-    model = (default_model(data) if model is None else model).to(dev, memory_format=fmt)
+    with seeded(seed):
+        if dev.type == 'cuda': torch.backends.cudnn.benchmark = True  # fastest kernels; restored on exit
+        learn = _fit(data, epochs, lr, model, dev, fmt, one_cycle, precision, cbs, progress, dls)
+    return learn
+
+def _fit(data, epochs, lr, model, dev, fmt, one_cycle, precision, cbs, progress, dls):
+    "The seeded part of `train_cnn`: build the model, the Learner, and fit."
+    if model is None: model = default_model(data)
+    elif not isinstance(model, nn.Module): model = model()
+    model = model.to(dev, memory_format=fmt)
     amp = [MixedPrecision(amp_mode=AMPMode(precision))] if precision != 'fp32' else []  # what to_fp16 / to_bf16 add
     cbs = [EpochHistory()] + amp + list(cbs or [])
     learn = Learner(dls, model, loss_func=F.cross_entropy, metrics=accuracy, cbs=cbs)

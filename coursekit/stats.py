@@ -5,75 +5,100 @@
 # %% ../nbs/04_activation_stats.ipynb #6f770d65
 from __future__ import annotations
 import weakref
+from functools import partial
 from pathlib import Path
 import torch
 import matplotlib.pyplot as plt
+import torch.nn as nn
 from fastai.callback.core import Callback
 from fastai.layers import flatten_model
+from fastcore.basics import patch
+from .core import check_int
 from .hooks import Hooks
 from .cnn import default_model, train_cnn
 
 # %% auto #0
-__all__ = ['ActivationStats', 'plot_layer_stats', 'color_dim', 'dead_chart', 'save_stats_figures', 'stability_run']
+__all__ = ['ActivationStats', 'save_stats_figures', 'stability_run', 'BatchNorm']
 
 # %% ../nbs/04_activation_stats.ipynb #a16cffca
 class ActivationStats(Callback):
-    "Record, per training batch and hooked layer: mean, std, share near zero and a histogram, kept on the device."
+    "Record, per training batch and hooked layer: mean, std, share near zero, share dead, a histogram; on the device."
     order, run_valid = -20, False
     def __init__(self,
                  modules: list = None, # layers to hook (default: every layer with parameters, as fastai)
                  with_hist: bool = True, # also record a histogram per batch and layer
                  bins: int = 40, hist_range: tuple = (0., 10.), # the histogram, as fastai's `histc(40, 0, 10)`
                  near_zero: float = 0.05): # activations <= this count as near zero
+        self.hooks, self.stats, self.hist = None, None, None  # first: `__del__` needs them even if a check fails
         self.layers, self.with_hist, self.thresh = modules, with_hist, near_zero
-        self.bins, self.hist_range = bins, hist_range
-        self.hooks = None
+        self.bins, self.hist_range = check_int(bins, 'bins', 'ActivationStats', 1), tuple(hist_range)
+        if not self.hist_range[0] < self.hist_range[1]:
+            raise ValueError(f'ActivationStats: hist_range must be (low, high) with low < high, got {hist_range!r}')
+        lo, hi = self.hist_range
+        self.dead_below = lo + 2 * (hi - lo) / self.bins  # the top of the two lowest bins
 
-    def before_fit(self):
-        with_params = [m for m in flatten_model(self.learn.model) if len(list(m.parameters())) > 0]
-        self.mods = list(self.layers) if self.layers is not None else with_params
-        n = self.n_epoch * len(self.learn.dls.train)
-        dev = next(self.learn.model.parameters()).device
-        self._stats = torch.zeros(n, len(self.mods), 3, device=dev)  # mean, std, near zero
-        self._hist = torch.zeros(n, len(self.mods), self.bins, device=dev) if self.with_hist else None
-        self._i = 0
+    def before_fit(self): self._started = False  # `learn.validate()` sends before_fit too: no training, no reset
+
+    def before_train(self):
+        "Each epoch's training batches: hook the layers (and, at the first epoch of a fit, allocate a new record)."
+        if not self._started: self._start()
         me = weakref.ref(self)  # the hooks must not keep the callback alive: deleting it removes them
         self.hooks = Hooks(self.mods, lambda h, m, i, o: me() is not None and me()._hook(h, m, i, o))
         for j, h in enumerate(self.hooks): h.j = j  # the layer's column in the statistics
 
+    def _start(self):
+        with_params = [m for m in flatten_model(self.learn.model) if len(list(m.parameters())) > 0]
+        self.mods = list(self.layers) if self.layers is not None else with_params
+        n, dev = self.n_epoch * len(self.learn.dls.train), next(self.learn.model.parameters()).device
+        self._stats = torch.zeros(n, len(self.mods), 4, device=dev)  # mean, std, near zero, dead
+        self._hist = torch.zeros(n, len(self.mods), self.bins, device=dev) if self.with_hist else None
+        self._i, self._started = 0, True
+
     def _hook(self, hook, m, inp, out):
         if not self.learn.training or not isinstance(out, torch.Tensor): return
         o = out.detach().float()
-        row = self._stats[self._i, hook.j]
-        # three reductions (torch.std_mean is slower on CPU)
+        row = self._stats[self._i, hook.j]  # separate reductions: torch.std_mean is slower on CPU
         row[0], row[1], row[2] = o.mean(), o.std(), (o <= self.thresh).sum() / o.numel()
+        row[3] = (o <= self.dead_below).sum() / o.numel()  # counts negatives too, which the histogram leaves out
         if self.with_hist: self._hist[self._i, hook.j] = torch.histc(o, self.bins, *self.hist_range)
 
     def after_batch(self):
         if self.learn.training: self._i += 1
 
+    def after_train(self): self.remove()
+
     def after_fit(self):
+        "One copy to the host, at the end; a new fit starts a new record (a `validate()` changes nothing)."
         self.remove()
-        self.stats = self._stats[:self._i].cpu()  # one copy to the host, at the end
+        if not self._started: return
+        self.stats = self._stats[:self._i].cpu()
         self.hist = self._hist[:self._i].cpu() if self.with_hist else None
         del self._stats, self._hist
 
     def remove(self):
-        "Remove the hooks (done automatically at the end of training and on deletion)."
+        "Remove the hooks (done automatically after each epoch's training batches and on deletion)."
         if self.hooks is not None: self.hooks.remove(); self.hooks = None
     def __del__(self): self.remove()
 
+    def _fitted(self):
+        if self.stats is None:
+            raise ValueError('ActivationStats: no statistics yet; fit a Learner with this callback first')
+        return self.stats
     def means(self, idx: int) -> torch.Tensor:
         "Mean of layer `idx`'s activations, one value per training batch."
-        return self.stats[:, idx, 0]
+        return self._fitted()[:, idx, 0]
     def stds(self, idx: int) -> torch.Tensor:
         "Standard deviation per training batch."
-        return self.stats[:, idx, 1]
+        return self._fitted()[:, idx, 1]
     def near_zero(self, idx: int) -> torch.Tensor:
         "Share of activations <= `near_zero` per training batch."
-        return self.stats[:, idx, 2]
+        return self._fitted()[:, idx, 2]
+    def dead(self, idx: int) -> torch.Tensor:
+        "Share of activations in or below the two lowest histogram bins (<= 0.5 by default), negatives included."
+        return self._fitted()[:, idx, 3]
     def hists(self, idx: int) -> torch.Tensor:
         "Histogram (n_batches, bins) of layer `idx`'s activations."
+        self._fitted()
         if self.hist is None: raise ValueError('hists: this ActivationStats was created with with_hist=False')
         return self.hist[:, idx]
 
@@ -81,36 +106,36 @@ class ActivationStats(Callback):
 def _layer_name(stats, idx):
     return f'layer {idx if idx >= 0 else len(stats.mods) + idx} ({type(stats.mods[idx]).__name__})'
 
-def plot_layer_stats(stats: ActivationStats, idx: int, figsize=(12, 3)):
+@patch
+def plot_layer_stats(self: ActivationStats, idx: int, figsize=(12, 3)):
     "Mean, standard deviation and % near zero of layer `idx` against the training batch."
     fig, axs = plt.subplots(1, 3, figsize=figsize)
-    curves = [stats.means(idx), stats.stds(idx), stats.near_zero(idx) * 100]
+    curves = [self.means(idx), self.stds(idx), self.near_zero(idx) * 100]
     for ax, v, t in zip(axs, curves, ['mean', 'std', '% near zero']):
         ax.plot(v); ax.set_title(t); ax.set_xlabel('training batch')
     axs[2].set_ylim(-2, 102)
-    fig.suptitle(f'Activation statistics, {_layer_name(stats, idx)}'); fig.tight_layout()
+    fig.suptitle(f'Activation statistics, {_layer_name(self, idx)}'); fig.tight_layout()
     return fig
 
-def color_dim(stats: ActivationStats, idx: int, ax=None, figsize=(10, 4), title: str = None):
+@patch
+def color_dim(self: ActivationStats, idx: int, ax=None, figsize=(10, 4), title: str = None):
     "The colorful dimension: log of the activation histograms of layer `idx`, one column per training batch."
-    h = stats.hists(idx)
+    h = self.hists(idx)
     if ax is None: _, ax = plt.subplots(figsize=figsize)
-    lo, hi = stats.hist_range
+    lo, hi = self.hist_range
     im = ax.imshow(h.T.log1p(), origin='lower', aspect='auto', cmap='viridis', extent=(0, len(h), lo, hi))
     ax.figure.colorbar(im, ax=ax, label='log(1 + count)')
     ax.set_xlabel('training batch'); ax.set_ylabel('activation value')
-    ax.set_title(title or f'color_dim, {_layer_name(stats, idx)}')
+    ax.set_title(title or f'color_dim, {_layer_name(self, idx)}')
     return ax
 
-def dead_chart(stats: ActivationStats, idx: int, ax=None, figsize=(10, 3)):
-    "Share of layer `idx`'s activations in the two lowest histogram bins (near zero), per training batch."
-    h = stats.hists(idx)
+@patch
+def dead_chart(self: ActivationStats, idx: int, ax=None, figsize=(10, 3)):
+    "Share of layer `idx`'s activations at most `dead_below` (the two lowest bins, and anything below), per batch."
     if ax is None: _, ax = plt.subplots(figsize=figsize)
-    ax.plot((h[:, :2].sum(1) / h.sum(1).clamp_min(1)).numpy())
-    lo, hi = stats.hist_range
-    ax.set_ylim(0, 1); ax.set_xlabel('training batch')
-    ax.set_ylabel(f'share in [{lo:g}, {lo + 2 * (hi - lo) / stats.bins:g}]')
-    ax.set_title(f'dead activations, {_layer_name(stats, idx)}')
+    ax.plot(self.dead(idx).numpy())
+    ax.set_ylim(-0.02, 1.02); ax.set_xlabel('training batch'); ax.set_ylabel(f'share <= {self.dead_below:g}')
+    ax.set_title(f'dead activations, {_layer_name(self, idx)}')
     return ax
 
 # %% ../nbs/04_activation_stats.ipynb #38be43b1
@@ -119,8 +144,8 @@ def save_stats_figures(stats: ActivationStats, # a fitted ActivationStats
                        idx: int = -2, # which hooked layer (default: the penultimate)
                        dpi: int = 100):
     "Write `layer_stats.png` (`plot_layer_stats`) and `color_dim.png` (`color_dim`) of layer `idx` into `out`."
-    fig = plot_layer_stats(stats, idx); fig.savefig(Path(out)/'layer_stats.png', dpi=dpi); plt.close(fig)
-    ax = color_dim(stats, idx); ax.figure.tight_layout(); ax.figure.savefig(Path(out)/'color_dim.png', dpi=dpi)
+    fig = stats.plot_layer_stats(idx); fig.savefig(Path(out)/'layer_stats.png', dpi=dpi); plt.close(fig)
+    ax = stats.color_dim(idx); ax.figure.tight_layout(); ax.figure.savefig(Path(out)/'color_dim.png', dpi=dpi)
     plt.close(ax.figure)
 
 # %% ../nbs/04_activation_stats.ipynb #7a1d7b28
@@ -130,11 +155,36 @@ def stability_run(epochs: int = 1, # number of epochs
                   one_cycle: bool = True, # fit_one_cycle (True) or a constant learning rate
                   bn: bool = False, # batchnorm after every conv
                   device=None, # None: the best available
-                  seed: int = 42, # seeds the weights and the shuffling
-                  data: str = 'mnist' # 'mnist' (ten digits) or 'mnist_sample'
+                  seed: int = 42, # seeds the weights, the shuffling, everything: same call, same numbers (on CPU)
+                  data: str = 'mnist', # 'mnist' (ten digits) or 'mnist_sample'
+                  model=None # a function returning the model (default: `default_model(data, bn)`), called after seeding
                  ) -> tuple:
-    "Train `default_model(data, bn)` with `ActivationStats`; return `(valid_accuracy, stats, learn)`."
+    "Train `default_model(data, bn)`, built under `seed`, with `ActivationStats`: `(valid_accuracy, stats, learn)`."
     stats = ActivationStats()
-    learn = train_cnn(data, epochs=epochs, lr=lr, bs=bs, model=default_model(data, bn=bn), device=device, seed=seed,
-                      one_cycle=one_cycle, cbs=[stats], progress=False)
+    learn = train_cnn(data, epochs=epochs, lr=lr, bs=bs, model=model or partial(default_model, data, bn=bn),
+                      device=device, seed=seed, one_cycle=one_cycle, cbs=[stats], progress=False)
     return learn.epoch_history.history[-1]['valid_accuracy'], stats, learn
+
+# %% ../nbs/04_activation_stats.ipynb #0a14a876
+class BatchNorm(nn.Module):
+    "Batch normalisation from scratch: normalise each channel over (N, H, W), then scale by gamma and shift by beta."
+    def __init__(self,
+                 nf: int, # number of channels
+                 eps: float = 1e-5, # added to the variance, so that a constant channel does not divide by 0
+                 momentum: float = 0.1): # weight of the new batch in the running statistics
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight, self.bias = nn.Parameter(torch.ones(nf)), nn.Parameter(torch.zeros(nf))  # gamma, beta
+        self.register_buffer('running_mean', torch.zeros(nf))  # buffers: saved with the model, not trained
+        self.register_buffer('running_var', torch.ones(nf))
+
+    def forward(self, x):
+        if self.training:
+            mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+            n = x.numel() / x.shape[1]  # values per channel
+            with torch.no_grad():
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var * n / (n - 1), self.momentum)  # the unbiased variance, as PyTorch keeps
+        else: mean, var = self.running_mean, self.running_var
+        x = (x - mean[:, None, None]) / (var[:, None, None] + self.eps).sqrt()
+        return x * self.weight[:, None, None] + self.bias[:, None, None]

@@ -39,7 +39,7 @@ def test_matches_fastai_every_layer_and_batch(dls, bn, schedule):
 def test_records_only_training_batches_and_moves_to_host_once(dls):
     st = ActivationStats(with_hist=False)
     learn = train_cnn('mnist', epochs=2, bs=256, device='cpu', cbs=[st], progress=False)
-    assert st.stats.shape == (2 * len(learn.dls.train), len(st.mods), 3)
+    assert st.stats.shape == (2 * len(learn.dls.train), len(st.mods), 4)  # mean, std, near zero, dead
     with pytest.raises(ValueError, match='with_hist=False'): st.hists(0)
     assert count_hooks(learn.model) == 0
 
@@ -56,7 +56,7 @@ def test_hooks_removed_when_callback_is_deleted(dls):
     model = simple_cnn()
     learn = Learner(mnist_dls(bs=64, device='cpu'), model, loss_func=F.cross_entropy)
     st = ActivationStats(); learn.add_cb(st)
-    st.before_fit()  # hooks registered, as at the start of a fit that never ends
+    learn.n_epoch = 1; st.before_fit(); st.before_train()  # hooks registered, as in a fit that never ends
     assert count_hooks(model) == 5
     learn.remove_cb(st); del st; gc.collect()
     assert count_hooks(model) == 0
@@ -75,3 +75,73 @@ def test_hook_and_hooks_context_managers():
     del h; gc.collect(); assert count_hooks(model) == 0
     hs = Hooks(layers, lambda *a: None); assert count_hooks(model) == 5
     del hs; gc.collect(); assert count_hooks(model) == 0
+
+from hypothesis import given, settings, strategies as st_
+from coursekit.stats import BatchNorm
+from coursekit.cnn import seeded
+import random, numpy as np
+
+@settings(max_examples=30, deadline=None)
+@given(st_.integers(1, 6), st_.integers(1, 5), st_.integers(1, 5), st_.integers(1, 6), st_.floats(0.01, 0.9),
+       st_.sampled_from([1e-5, 1e-3]), st_.integers(0, 10_000))
+def test_batchnorm_equals_pytorch_step_after_step(n, c, h, w, momentum, eps, seed):
+    if n * h * w < 2: n = 2  # the unbiased running variance needs two values per channel
+    g = torch.Generator().manual_seed(seed)
+    ours, ref = BatchNorm(c, eps, momentum), nn.BatchNorm2d(c, eps, momentum)
+    with torch.no_grad():
+        ours.weight.copy_(torch.rand(c, generator=g) + 0.5); ours.bias.copy_(torch.randn(c, generator=g))
+        ref.weight.copy_(ours.weight); ref.bias.copy_(ours.bias)
+    for _ in range(4):  # training steps
+        x = torch.randn(n, c, h, w, generator=g) * 2 + 1
+        assert torch.allclose(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+        assert torch.allclose(ours.running_mean, ref.running_mean, atol=1e-6)
+        assert torch.allclose(ours.running_var, ref.running_var, atol=1e-6, rtol=1e-6)
+    ours.eval(); ref.eval(); x = torch.randn(n, c, h, w, generator=g)
+    assert torch.allclose(ours(x), ref(x), atol=1e-6, rtol=1e-6)
+
+def test_batchnorm_gradients_equal_pytorch():
+    x = torch.randn(4, 3, 5, 5, requires_grad=True)
+    ours, ref = BatchNorm(3), nn.BatchNorm2d(3)
+    g1, = torch.autograd.grad(ours(x).pow(2).sum(), x); g2, = torch.autograd.grad(ref(x).pow(2).sum(), x)
+    assert torch.allclose(g1, g2, atol=1e-5)
+
+class AllNegative(nn.Module):
+    "A layer with a parameter (so ActivationStats hooks it) whose output is always negative."
+    def __init__(self): super().__init__(); self.w = nn.Parameter(torch.ones(1))
+    def forward(self, x): return -x.abs() * self.w - 1
+
+def test_dead_share_of_an_all_negative_layer_is_one(dls):
+    st = ActivationStats()
+    model = nn.Sequential(AllNegative(), nn.Flatten(), nn.Linear(28 * 28, 10))
+    learn = Learner(dls, model, loss_func=F.cross_entropy, cbs=[st])
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert (st.dead(0) == 1).all() and st.hists(0).sum() == 0  # the histogram (0 to 10) sees none of them
+    assert (st.near_zero(0) == 1).all()
+    st.dead_chart(0)
+
+def test_statistics_survive_validate_and_a_new_fit_starts_a_new_record(dls):
+    st = ActivationStats()
+    learn = Learner(dls, simple_cnn((1, 8, 16, 32, 64), n_out=10, first_ks=5), loss_func=F.cross_entropy, cbs=[st])
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    before = st.stats.clone()
+    learn.validate(); learn.get_preds()
+    assert torch.equal(st.stats, before) and count_hooks(learn.model) == 0
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, 1e-3)
+    assert st.stats.shape[0] == 2 * len(dls.train) and not torch.equal(st.stats[:len(dls.train)], before)
+
+def test_unfitted_stats_and_bad_arguments_are_clear():
+    with pytest.raises(ValueError, match='fit a Learner with this callback first'): ActivationStats().means(0)
+    with pytest.raises(ValueError, match='bins must be >= 1'): ActivationStats(bins=0)
+    with pytest.raises(ValueError, match='hist_range must be'): ActivationStats(hist_range=(10, 0))
+
+def test_train_cnn_leaves_global_state_as_it_found_it():
+    random.seed(5); np.random.seed(5); torch.manual_seed(5)
+    states = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
+    flags = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    train_cnn(epochs=1, device='cpu', progress=False, seed=1)
+    assert random.getstate() == states[0] and (np.random.get_state()[1] == states[1]).all()
+    assert torch.equal(torch.get_rng_state(), states[2])
+    assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == flags
+    with pytest.raises(RuntimeError):
+        with seeded(3): raise RuntimeError('boom')
+    assert torch.equal(torch.get_rng_state(), states[2])
