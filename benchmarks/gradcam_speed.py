@@ -10,7 +10,7 @@ the rise of peak resident memory (Linux VmHWM, reset after set-up) in a fresh su
 
     python benchmarks/gradcam_speed.py [--device cpu|cuda] [--repeats 5]
 """
-import argparse, json, platform, subprocess, sys, time, warnings
+import argparse, json, os, platform, subprocess, sys, time, warnings
 warnings.filterwarnings('ignore')
 import torch
 from torchvision.models import resnet18
@@ -64,6 +64,7 @@ def main():
     for name, (label, layers) in CASES.items():
         m, x = build(name, dev)
         row = dict(benchmark='gradcam_speed', device=str(dev), machine=platform.machine(), threads=torch.get_num_threads(),
+                   omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'default'),
                    model=name, batch=8, size=224)
         for what in ['forward'] + layers:
             run(m, x, what)  # warm-up

@@ -6,7 +6,7 @@ and with fastai's (with_hist=True), on the fast data path. Prints one JSON line.
 Steady state: the fastest epoch after the first, each configuration run `--repeats` times, best kept;
 for the 10-class simple_cnn without batchnorm (5 hooked layers) and with it (10 hooked layers).
 """
-import argparse, json, platform, warnings
+import argparse, json, os, platform, warnings
 warnings.filterwarnings('ignore')
 import torch
 from fastai.callback.hook import ActivationStats as FastaiActivationStats
@@ -28,7 +28,8 @@ def main():
     ap.add_argument('--repeats', type=int, default=2); ap.add_argument('--device', default=None)
     a = ap.parse_args()
     dev = resolve_device(a.device)
-    res = dict(benchmark='stats_overhead', device=str(dev), machine=platform.machine(), bs=a.bs, epochs=a.epochs, models=[])
+    res = dict(benchmark='stats_overhead', device=str(dev), machine=platform.machine(), bs=a.bs, epochs=a.epochs,
+               threads=torch.get_num_threads(), omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'default'), models=[])
     for bn in (False, True):  # 5 hooked layers (convs) or 10 (convs and batchnorms)
         t = {name: epoch_seconds(f, a.epochs, a.bs, dev, a.repeats, bn) for name, f in
              [('none', lambda: []), ('ours', lambda: [ActivationStats()]), ('fastai', lambda: [FastaiActivationStats(with_hist=True)])]}

@@ -27,7 +27,7 @@ def main():
     ap.add_argument('--device', default=None)
     a = ap.parse_args()
     device = resolve_device(a.device)
-    res = dict(benchmark='train_speed', device=str(device), cpu_threads=torch.get_num_threads(), machine=platform.machine(),
+    res = dict(benchmark='train_speed', device=str(device), cpu_threads=torch.get_num_threads(), omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'default'), machine=platform.machine(),
                torch=torch.__version__, epochs=a.epochs, results=[])
     for bs in a.bs:
         png, fast = run(False, bs, a.epochs, device), run(True, bs, a.epochs, device)

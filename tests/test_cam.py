@@ -135,6 +135,7 @@ def test_mixed_precision_autocast_cpu():
     assert r.raw.dtype == torch.float32
     assert torch.corrcoef(torch.stack([r.raw.flatten(), ref.raw.flatten()]))[0, 1] > 0.98
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
 def test_cuda_matches_cpu():
     m = resnet18().eval(); x = torch.randn(2, 3, 64, 64)
