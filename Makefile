@@ -56,5 +56,9 @@ gpu-wheels:
 gpu-check: install
 	$(BIN)/python tools/gpu_check.py $(if $(DRY),--cpu-dry-run,)
 
+# JupyterLab on the notebooks; as root (containers, VMs) Jupyter needs --allow-root
+lab: install
+	$(BIN)/jupyter lab nbs/ --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info _docs _proc

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from fastai.data.core import DataLoaders
 from fastai.torch_core import TensorImage
 from fastai.vision.augment import aug_transforms, Rotate, Brightness, Contrast, Warp
-from .core import draw_image, resolve_device
+from .core import check_int, draw_image, resolve_device
 from .data import load_mnist, TensorDataLoader
 from .cnn import train_cnn
 
@@ -132,6 +132,10 @@ def augmentation_experiment(n_train: int = 500, # training images (the first of 
     "Validation accuracy of the course CNN trained on `n_train` images with and without augmentation, per seed."
     dev = resolve_device(device)
     x_tr, y_tr, x_va, y_va = load_mnist()
+    check_int(bs, 'bs', 'augmentation_experiment', 1)
+    if not bs <= check_int(n_train, 'n_train', 'augmentation_experiment', 1) <= len(x_tr):
+        raise ValueError(f'augmentation_experiment: n_train must be from bs ({bs}: one batch) to {len(x_tr)}, '
+                         f'got {n_train}')
     prep = lambda x: x[:, None].float().div(255).to(dev)
     xt, yt, xv, yv = prep(x_tr[:n_train]), y_tr[:n_train].to(dev), prep(x_va), y_va.to(dev)
     tfms = digit_tfms() if tfms is None else tfms

@@ -66,6 +66,8 @@ def cmd_train(args) -> int:
                       precision=args.precision, channels_last=args.channels_last, cbs=[stats],
                       progress=not args.quiet and sys.stdout.isatty())  # a progress bar only where it can redraw itself
     hist = learn.epoch_history.history
+    bad = [h['epoch'] + 1 for h in hist if not all(math.isfinite(h[k]) for k in ('train_loss', 'valid_loss'))]
+    if bad: raise ValueError(f'training diverged: the loss is not finite from epoch {bad[0]} on; try a smaller --lr')
     for h in hist:
         print(f"epoch {h['epoch'] + 1}/{args.epochs}: train loss {h['train_loss']:.4f} acc {h['train_accuracy']:.4f} | "
               f"valid loss {h['valid_loss']:.4f} acc {h['valid_accuracy']:.4f} | {h['seconds']:.2f} s")

@@ -131,6 +131,8 @@ def train_cnn(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnist' (
     if dls is None:
         fmt_kw = {'memory_format': fmt} if fast else {}
         dls = mnist_dls(data, bs=bs, fast=fast, device=dev, **fmt_kw, **(dls_kwargs or {}))
+    if len(dls.train) == 0:  # fewer training items than one batch, and incomplete batches are dropped
+        raise ValueError(f'{fn}: bs {getattr(dls.train, "bs", bs)} is larger than the training set: no training batch')
     with seeded(seed):
         if dev.type == 'cuda': torch.backends.cudnn.benchmark = True  # fastest kernels; restored on exit
         learn = _fit(data, epochs, lr, model, dev, fmt, one_cycle, precision, cbs, progress, dls)

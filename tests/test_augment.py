@@ -48,3 +48,7 @@ def test_augmentation_only_on_training_batches():
 def test_experiment_runs_and_is_paired():
     res = augmentation_experiment(n_train=128, seeds=(0,), epochs=1, device='cpu')
     assert list(res.augmentation) == [False, True] and res.valid_accuracy.between(0, 1).all()
+
+@pytest.mark.parametrize('n', [0, 10, 10**6])
+def test_experiment_refuses_too_little_or_too_much_data(n):
+    with pytest.raises(ValueError, match='n_train must be'): augmentation_experiment(n_train=n, seeds=(0,), epochs=1)

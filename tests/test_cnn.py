@@ -76,3 +76,11 @@ def test_cli_unwritable_out_dir(tmp_path):
     else: ro = tmp_path/'ro'; ro.mkdir(); ro.chmod(0o500)
     r = cli('train', '--out', str(ro/'sub'))
     assert r.returncode == 2 and 'not writable' in r.stderr
+
+def test_no_silent_success(tmp_path):
+    "A batch larger than the data trains nothing, a diverging run is not a result: both are clear errors."
+    with pytest.raises(ValueError, match='larger than the training set'): train_cnn(bs=100_000, device='cpu', progress=False)
+    r = cli('train', '--bs', '100000', '--out', str(tmp_path/'a'), '--device', 'cpu')
+    assert r.returncode == 2 and 'larger than the training set' in r.stderr and not (tmp_path/'a'/'metrics.json').exists()
+    r = cli('train', '--lr', '1e6', '--epochs', '1', '--out', str(tmp_path/'b'), '--device', 'cpu')
+    assert r.returncode == 2 and 'training diverged' in r.stderr and not (tmp_path/'b'/'metrics.json').exists()
