@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test sync-check nbtest pytest readme bench gpu-wheels gpu-check lab clean
+.PHONY: install run test sync-check nbtest docs-check pytest readme bench gpu-wheels gpu-check lab clean
 
 # One OpenMP thread for tests and benchmarks: these models are too small to gain much from a second thread (about
 # 10% when the machine is idle), and on a busy shared machine two spinning threads collapse (an epoch measured at
@@ -40,7 +40,12 @@ nbtest: install
 pytest: install
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests
 
-test: sync-check nbtest pytest
+# nbdev's docs processing (what nbdev_docs / nbdev_readme run before Quarto): every notebook must survive it
+docs-check: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" MPLBACKEND=Agg $(BIN)/nbdev_proc_nbs && rm -rf _proc nbs/_quarto.yml nbs/nbdev.yml nbs/sidebar.yml
+	@echo "docs-check: nbdev_proc_nbs processed every notebook"
+
+test: sync-check nbtest docs-check pytest
 
 # README.md is generated from nbs/index.ipynb
 readme: install
