@@ -107,7 +107,7 @@ def test_wheel_contains_data_and_loads_offline(tmp_path):
     r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-w', str(wheels), str(ROOT)],
                        capture_output=True, text=True, timeout=600, env={**os.environ, 'PIP_NO_INDEX': '1'})
     assert r.returncode == 0, r.stderr
-    whl, = wheels.glob('coursekit-*.whl')
+    whl, = wheels.glob('coursekit_cnn-*.whl')  # the distribution's name; the package inside is coursekit
     with zipfile.ZipFile(whl) as z:
         info = z.getinfo('coursekit/data_files/mnist.npz')
         names = z.namelist()
