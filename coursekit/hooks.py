@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 # %% auto #0
-__all__ = ['ModelState', 'Hook', 'Hooks', 'count_hooks', 'get_layer']
+__all__ = ['ModelState', 'get_layer']
 
 # %% ../nbs/81_hooks.ipynb #54204a43
 class ModelState:

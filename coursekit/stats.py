@@ -29,7 +29,7 @@ class ActivationStats(Callback):
                  with_hist: bool = True, # also record a histogram per batch and layer
                  bins: int = 40, hist_range: tuple = (0., 10.), # the histogram, as fastai's `histc(40, 0, 10)`
                  near_zero: float = 0.05): # activations <= this count as near zero
-        self.hooks, self.stats, self.hist = None, None, None  # first: `__del__` needs them even if a check fails
+        self.hooks, self.stats, self.histograms = None, None, None  # first: `__del__` needs them even if a check fails
         self.layers, self.with_hist, self.thresh = modules, with_hist, near_zero
         self.bins, self.hist_range = check_int(bins, 'bins', 'ActivationStats', 1), tuple(hist_range)
         if not self.hist_range[0] < self.hist_range[1]:
@@ -72,7 +72,7 @@ class ActivationStats(Callback):
         self.remove()
         if not self._started: return
         self.stats = self._stats[:self._i].cpu()
-        self.hist = self._hist[:self._i].cpu() if self.with_hist else None
+        self.histograms = self._hist[:self._i].cpu() if self.with_hist else None
         del self._stats, self._hist
 
     def remove(self):
@@ -99,8 +99,8 @@ class ActivationStats(Callback):
     def hists(self, idx: int) -> torch.Tensor:
         "Histogram (n_batches, bins) of layer `idx`'s activations."
         self._fitted()
-        if self.hist is None: raise ValueError('hists: this ActivationStats was created with with_hist=False')
-        return self.hist[:, idx]
+        if self.histograms is None: raise ValueError('hists: this ActivationStats was created with with_hist=False')
+        return self.histograms[:, idx]
 
 # %% ../nbs/04_activation_stats.ipynb #96de50e8
 def _layer_name(stats, idx):
@@ -137,6 +137,16 @@ def dead_chart(self: ActivationStats, idx: int, ax=None, figsize=(10, 3)):
     ax.set_ylim(-0.02, 1.02); ax.set_xlabel('training batch'); ax.set_ylabel(f'share <= {self.dead_below:g}')
     ax.set_title(f'dead activations, {_layer_name(self, idx)}')
     return ax
+
+@patch
+def layer_stats(self: ActivationStats, idx: int) -> tuple:
+    "fastai's accessor: (means, stds, share near zero) of layer `idx`, one value per training batch each."
+    return self.means(idx), self.stds(idx), self.near_zero(idx)
+
+@patch
+def hist(self: ActivationStats, idx: int) -> torch.Tensor:
+    "fastai's accessor: log(1 + histogram count), (bins, batches), as `color_dim` draws it."
+    return self.hists(idx).T.float().log1p()
 
 # %% ../nbs/04_activation_stats.ipynb #38be43b1
 def save_stats_figures(stats: ActivationStats, # a fitted ActivationStats
