@@ -139,3 +139,14 @@ def test_filter_image_small_images_with_copying_padding():
     with pytest.raises(ValueError, match='circular padding of 2 pixels'): filter_image(torch.rand(1, 6), k5, 'circular')
     assert filter_image(torch.rand(2, 6), k5, 'replicate').shape == (2, 6)
     assert filter_image(torch.rand(3, 6), k5, 'reflect').shape == (3, 6)
+
+def test_kernel_explorer_redraws_once_per_user_action():
+    import matplotlib; matplotlib.use('Agg')
+    from coursekit.kernels import kernel_explorer
+    ui = kernel_explorer(preset='blur', static=False)
+    presets, pad, stride = ui.children[0].children
+    n = ui.state['redraws']
+    presets.value = 'top_edge'  # nine kernel cells change: one redraw, not nine
+    assert ui.state['redraws'] == n + 1
+    pad.value = 'reflect'; assert ui.state['redraws'] == n + 2
+    assert not stride.continuous_update and not any(s.continuous_update for s in ui.children[2].children[1:])
