@@ -24,7 +24,10 @@ __all__ = ['conv_out_size', 'conv_transpose_out_size', 'same_padding', 'pad_mode
 # %% ../nbs/02_strides_padding.ipynb #718d7da2
 def conv_out_size(n: int, # input size (height or width)
                   ks: int, # kernel size
-                  stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+                  stride: int = 1, # step between windows
+                  padding: int = 0, # zeros added on each side
+                  dilation: int = 1 # spacing between kernel elements
+                 ) -> int:
     "Output size of a convolution or pooling layer along one axis: (n + 2*padding - dilation*(ks-1) - 1)//stride + 1."
     fn = 'conv_out_size'
     n, ks = check_int(n, 'n', fn, 1), check_int(ks, 'ks', fn, 1)
@@ -38,7 +41,11 @@ def conv_out_size(n: int, # input size (height or width)
 
 def conv_transpose_out_size(n: int, # input size (height or width)
                             ks: int, # kernel size
-                            stride: int = 1, padding: int = 0, output_padding: int = 0, dilation: int = 1) -> int:
+                            stride: int = 1, # the stride of the convolution it reverses
+                            padding: int = 0, # removed from each side of the output
+                            output_padding: int = 0, # added to one side, to pick among sizes
+                            dilation: int = 1 # spacing between kernel elements
+                           ) -> int:
     "Output size of a transposed conv along one axis: (n-1)*stride - 2*padding + dilation*(ks-1) + output_padding + 1."
     fn = 'conv_transpose_out_size'
     n, ks = check_int(n, 'n', fn, 1), check_int(ks, 'ks', fn, 1)
@@ -55,7 +62,9 @@ def conv_transpose_out_size(n: int, # input size (height or width)
                          f'produces: output size {out}')
     return out
 
-def same_padding(ks: int, dilation: int = 1) -> int:
+def same_padding(ks: int, # kernel size
+                 dilation: int = 1 # spacing between kernel elements
+                ) -> int:
     "Padding (on each side) that keeps the size at stride 1: dilation*(ks-1)//2; only possible when that is even."
     fn = 'same_padding'
     ks, dilation = check_int(ks, 'ks', fn, 1), check_int(dilation, 'dilation', fn, 1)
@@ -250,7 +259,8 @@ def empirical_receptive_field(model: nn.Module, # a CNN (left untouched: a copy 
 
 # %% ../nbs/02_strides_padding.ipynb #9e785472
 def predicted_box(row, # a row of `receptive_field`'s table
-                  i: int, j: int, # the unit's row and column in that layer's output
+                  i: int, # the unit's row in that layer's output
+                  j: int, # and its column
                   size: tuple # the image's (H, W), to clip the box
                  ) -> tuple:
     "Input box `(top, bottom, left, right)` of unit (i, j) from a `receptive_field` row, clipped to an image of `size`."
@@ -263,7 +273,11 @@ def predicted_box(row, # a row of `receptive_field`'s table
 # %% ../nbs/02_strides_padding.ipynb #846f968f
 def transposed_as_conv(x: torch.Tensor, # input (N, C, H, W)
                        weight: torch.Tensor, # kernels (C_in, C_out, k, k), as `F.conv_transpose2d` takes them
-                       stride: int = 1, padding: int = 0, output_padding: int = 0, dilation: int = 1) -> tuple:
+                       stride: int = 1, # as `F.conv_transpose2d`
+                       padding: int = 0, # removed from each side of the output
+                       output_padding: int = 0, # added to one side of the output
+                       dilation: int = 1 # spacing between kernel elements
+                      ) -> tuple:
     "`F.conv_transpose2d` (one channel) computed as a direct convolution: insert zeros, pad, flip the kernel."
     N, C, H, W = x.shape
     k = weight.shape[-1]

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
+from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 # fastai adds the progress bar and `Learner.fit_one_cycle` when these are imported
@@ -64,7 +64,10 @@ def default_model(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnis
 class EpochHistory(Callback):
     "Record per epoch: train loss and accuracy (running, over the epoch's batches), valid loss and accuracy, seconds."
     order = 60  # after the Recorder
-    def before_fit(self): self.history = []
+    def __init__(self): self.history = []
+    # validate(), get_preds() and predict() also send before_fit/after_epoch: only epochs that train are recorded,
+    # and a new fit replaces the history once its first epoch has trained
+    def before_fit(self): self._new_fit = True
     def before_epoch(self):
         self.t0, self.n, self.correct, self.loss_sum = time.perf_counter(), 0, 0, 0.
     def after_batch(self):
@@ -75,10 +78,13 @@ class EpochHistory(Callback):
         self.loss_sum = self.loss_sum + self.loss.detach() * n
         self.n += n
     def after_epoch(self):
+        if not self.n: return
+        if self._new_fit: self.history, self._new_fit = [], False
         dev = self.learn.dls.device
         if dev is not None and torch.device(dev).type == 'cuda': torch.cuda.synchronize()
         secs = time.perf_counter() - self.t0
-        vals = dict(zip(self.learn.recorder.metric_names[1:], self.learn.recorder.log[1:]))
+        names, record = self.learn.recorder.metric_names[2:], self.learn.final_record[1:]  # after train_loss
+        vals = dict(zip(names, record))
         self.history.append(dict(epoch=self.epoch, train_loss=float(self.loss_sum) / max(self.n, 1),
                                  train_accuracy=float(self.correct) / max(self.n, 1),
                                  valid_loss=float(vals.get('valid_loss', float('nan'))),
@@ -145,7 +151,8 @@ def _fit(data, epochs, lr, model, dev, fmt, one_cycle, precision, cbs, progress,
     model = model.to(dev, memory_format=fmt)
     amp = [MixedPrecision(amp_mode=AMPMode(precision))] if precision != 'fp32' else []  # what to_fp16 / to_bf16 add
     cbs = [EpochHistory()] + amp + list(cbs or [])
-    learn = Learner(dls, model, loss_func=F.cross_entropy, metrics=accuracy, cbs=cbs)
+    # CrossEntropyLossFlat: F.cross_entropy, plus the softmax and argmax that predict and interpretation use
+    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=cbs)
     fit = learn.fit_one_cycle if one_cycle else learn.fit
     try:
         if progress: fit(epochs, lr)

@@ -26,7 +26,8 @@ def check_int(v, # the value to check
 
 # %% ../nbs/80_core.ipynb #da5c3448
 def as_pair(v, # an int, or a pair of ints (height, width)
-            name: str = 'size', fn: str = 'as_pair', # for the error messages
+            name: str = 'size', # the argument's name, for the error messages
+            fn: str = 'as_pair', # the function being called, for the error messages
             minimum: int = None # smallest allowed value of each entry (None: any)
            ) -> tuple:
     "`v` as a pair of ints `(h, w)`: TypeError if it is not an int or a pair of ints, ValueError below `minimum`."
@@ -39,7 +40,8 @@ def as_pair(v, # an int, or a pair of ints (height, width)
 
 # %% ../nbs/80_core.ipynb #48681cbc
 def check_positive(v, # the value to check
-                   name: str, fn: str # for the error messages
+                   name: str, # the argument's name, for the error messages
+                   fn: str # the function being called, for the error messages
                   ) -> float:
     "`v` as a float: TypeError unless it is a real number, ValueError unless it is finite and > 0."
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):

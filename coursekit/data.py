@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_data.ipynb #09e97d05
 from __future__ import annotations
-import configparser, hashlib, io, json, os, shutil, uuid, warnings
+import configparser, hashlib, importlib, io, json, os, shutil, uuid, warnings
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,15 +16,17 @@ from filelock import FileLock
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image, ImageOps
-from .core import DATASETS, as_pair, check_data, check_int, resolve_device
+import matplotlib.pyplot as plt
+from fastcore.basics import patch
+from .core import DATASETS, as_pair, check_data, check_int, draw_image, resolve_device
 
 # %% auto #0
 __all__ = ['MNIST_VALID_EVERY', 'MNIST_SAMPLE_COUNTS', 'MANIFEST', 'SAMPLE_IMAGES', 'IMAGENET_MEAN', 'IMAGENET_STD',
            'bundle_info', 'load_mnist_sample', 'mnist_valid_mask', 'load_mnist', 'cache_dir', 'fastai_data_dir',
            'count_pngs', 'check_folder', 'materialise', 'png_bytes', 'fastai_mnist_sample', 'mnist_sample_path',
-           'fastai_mnist', 'mnist_path', 'sample_image', 'TensorDataLoader', 'mnist_dls', 'data_summary',
-           'map_lite0_weights', 'imagenet_classifier', 'imagenet_categories', 'as_image', 'imagenet_batch',
-           'imagenet_normalize', 'imagenet_top']
+           'fastai_mnist', 'mnist_path', 'sample_image', 'Vocab', 'TensorItems', 'as_digit_batch', 'TensorDataLoader',
+           'mnist_dls', 'data_summary', 'map_lite0_weights', 'imagenet_classifier', 'imagenet_categories', 'as_image',
+           'imagenet_batch', 'imagenet_normalize', 'imagenet_top']
 
 # %% ../nbs/00_data.ipynb #f2c86a08
 @lru_cache(maxsize=None)
@@ -53,7 +56,9 @@ def load_mnist_sample() -> tuple:
 # %% ../nbs/00_data.ipynb #cc733350
 MNIST_VALID_EVERY = 5  # every 5th image of each digit goes to the validation set
 
-def mnist_valid_mask(labels: np.ndarray, every: int = MNIST_VALID_EVERY) -> np.ndarray:
+def mnist_valid_mask(labels: np.ndarray, # one label per item, in file order
+                     every: int = MNIST_VALID_EVERY # every `every`-th item of each class is a validation item
+                    ) -> np.ndarray:
     "Boolean mask of the validation items: within each class, in file order, every `every`-th item."
     labels = np.asarray(labels)
     rank = np.zeros(len(labels), dtype=np.int64)
@@ -86,14 +91,18 @@ def fastai_data_dir() -> Path:
 MNIST_SAMPLE_COUNTS = {'train/3': 6131, 'train/7': 6265, 'valid/3': 1010, 'valid/7': 1028}
 MANIFEST = '.coursekit-manifest.json'
 
-def count_pngs(path: Path, folders) -> dict:
+def count_pngs(path: Path, # the data set's folder
+               folders # sub-folders to count in, e.g. ['train/3', 'train/7']
+              ) -> dict:
     "Number of `.png` files in each of `folders` under `path` (0 where a folder is missing)."
     return {f: sum(1 for e in os.scandir(path/f) if e.name.endswith('.png')) if (path/f).is_dir() else 0
             for f in folders}
 
 def _sha1(p: Path) -> str: return hashlib.sha1(p.read_bytes()).hexdigest()
 
-def check_folder(path: Path, full: bool = True) -> str | None:
+def check_folder(path: Path, # a folder written by `materialise`
+                 full: bool = True # also compare every file's hash (False: sizes only, fast)
+                ) -> str | None:
     "Compare a materialised folder with its manifest: `None` if intact, else what is wrong."
     try: manifest = json.loads((path/MANIFEST).read_text())
     except FileNotFoundError: return 'missing' if not path.exists() else 'no manifest (incomplete)'
@@ -109,7 +118,9 @@ def check_folder(path: Path, full: bool = True) -> str | None:
 # %% ../nbs/00_data.ipynb #b8977001
 _verified = set()  # folders fully checked by this process
 
-def materialise(name: str, files: callable) -> Path:
+def materialise(name: str, # the folder's name under `cache_dir()`
+                files: callable # returns (relative path, bytes) pairs: the folder's content
+               ) -> Path:
     "Folder `cache_dir()/name` holding `files()` (pairs of relative path and bytes), built atomically and verified."
     root = cache_dir(); dest = root/name
     if check_folder(dest, full=dest not in _verified) is None: _verified.add(dest); return dest
@@ -133,7 +144,8 @@ def materialise(name: str, files: callable) -> Path:
     return dest
 
 # %% ../nbs/00_data.ipynb #6badcf87
-def png_bytes(img: np.ndarray) -> bytes:
+def png_bytes(img: np.ndarray # uint8 image (H, W) or (H, W, 3)
+             ) -> bytes:
     "Encode a uint8 array (H,W) or (H,W,3) as PNG."
     buf = io.BytesIO(); Image.fromarray(img).save(buf, format='PNG', optimize=False); return buf.getvalue()
 
@@ -151,7 +163,8 @@ def fastai_mnist_sample() -> Path | None:
     ok = p.is_dir() and (p/'labels.csv').exists() and count_pngs(p, MNIST_SAMPLE_COUNTS) == MNIST_SAMPLE_COUNTS
     return p if ok else None
 
-def mnist_sample_path(use_fastai: bool = True) -> Path:
+def mnist_sample_path(use_fastai: bool = True # use fastai's own download when it is complete on disk
+                     ) -> Path:
     "Folder laid out like `untar_data(URLs.MNIST_SAMPLE)`: fastai's download if complete, else the bundled copy."
     if use_fastai and (p := fastai_mnist_sample()) is not None: return p
     return materialise('mnist_sample', _mnist_sample_files)
@@ -170,7 +183,8 @@ def fastai_mnist() -> Path | None:
     tr = count_pngs(p, [f'training/{d}' for d in range(10)]); te = count_pngs(p, [f'testing/{d}' for d in range(10)])
     return p if sum(tr.values()) == 60_000 and sum(te.values()) == 10_000 and 0 not in tr.values() else None
 
-def mnist_path(use_fastai: bool = True) -> Path:
+def mnist_path(use_fastai: bool = True # use fastai's own download when it is complete on disk
+              ) -> Path:
     "Folder laid out like `untar_data(URLs.MNIST)`: fastai's full download if present, else the bundled ten-class copy."
     if use_fastai and (p := fastai_mnist()) is not None: return p
     return materialise('mnist', _mnist_files)
@@ -184,7 +198,8 @@ SAMPLE_IMAGES = {  # name: scikit-image loader; all of these ship inside scikit-
     'microaneurysms': 'microaneurysms', 'moon': 'moon', 'motorcycle': 'stereo_motorcycle', 'page': 'page',
     'retina': 'retina', 'rocket': 'rocket', 'text': 'text'}
 
-def sample_image(name: str = 'cat') -> torch.Tensor:
+def sample_image(name: str = 'cat' # a name from `SAMPLE_IMAGES`
+                ) -> torch.Tensor:
     "A real photo as a float RGB tensor (3,H,W) in [0,1], from scikit-image's bundled images."
     if name not in SAMPLE_IMAGES:
         raise ValueError(f'sample_image: unknown name {name!r}; valid names: {", ".join(sorted(SAMPLE_IMAGES))}')
@@ -197,31 +212,84 @@ def sample_image(name: str = 'cat') -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float()
     return t / 255 if img.dtype == np.uint8 else t.clamp(0, 1)
 
+# %% ../nbs/00_data.ipynb #fe5af7ee
+class Vocab(Sequence):
+    "Class names, index = label: a read-only sequence (fastai takes a plain list for several vocabularies)."
+    def __init__(self, names # the class names, index = label
+                ): self.names = [str(n) for n in names]
+    def __getitem__(self, i): return self.names[i]
+    def __len__(self): return len(self.names)
+    def __repr__(self): return f'Vocab({self.names})'
+    def __eq__(self, other): return list(self) == list(other)
+
+class TensorItems(torch.utils.data.Dataset):
+    "The items of a `TensorDataLoader`: (image, label) pairs read from two tensors."
+    def __init__(self, x, # inputs, first axis indexes items
+                 y # labels (None: unlabelled)
+                ): self.x, self.y = x, y
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return self.x[i], (None if self.y is None else self.y[i])
+    def new_empty(self): return type(self)(self.x[:0], None if self.y is None else self.y[:0])  # for `learn.export`
+    @property
+    def iloc(self): return _Rows(self)  # `items.iloc[idxs]`, as fastai's Interpretation indexes them
+
+class _Rows:
+    def __init__(self, items): self.items = items
+    def __getitem__(self, idxs):
+        idx = torch.as_tensor(idxs, dtype=torch.long, device=self.items.x.device)
+        return TensorItems(self.items.x[idx], None if self.items.y is None else self.items.y[idx])
+
+def _format(x):
+    return torch.channels_last if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and \
+        not x.is_contiguous() else torch.contiguous_format
+
+def as_digit_batch(images # a batch (N, 1, H, W) or (N, H, W), one image, or a list: float tensors in [0, 1],
+                          # uint8 tensors or arrays (0-255), PIL images
+                  ) -> torch.Tensor:
+    "Grayscale images as one float batch (N, 1, H, W) in [0, 1], what the MNIST models take."
+    arr = isinstance(images, (torch.Tensor, np.ndarray))
+    batch = arr and (images.ndim == 4 or images.ndim == 3 and len(images) > 1)
+    if batch or isinstance(images, (list, tuple)): items = list(images)  # (N, 1, H, W), or (N, H, W) with N > 1
+    else: items = [images]
+    out = []
+    for im in items:
+        if isinstance(im, Image.Image): im = np.asarray(im.convert('L'))
+        t = torch.as_tensor(np.asarray(im) if isinstance(im, np.ndarray) else im)
+        t = t.float() / 255 if not t.is_floating_point() else t.float()
+        if t.ndim == 2: t = t[None]
+        if t.ndim != 3 or t.shape[0] != 1:
+            raise ValueError(f'as_digit_batch: each image must be (H, W) or (1, H, W), got shape {tuple(t.shape)}')
+        out.append(t)
+    if not out: raise ValueError('as_digit_batch: no images')
+    return torch.stack(out)
+
 # %% ../nbs/00_data.ipynb #3ea3aa75
 class TensorDataLoader:
     "Mini-batches sliced from tensors held on one device, with no per-item Python work."
     n_inp = 1
     def __init__(self,
                  x: torch.Tensor, # inputs, first axis indexes items (already float and scaled)
-                 y: torch.Tensor, # targets, same length as `x`
+                 y: torch.Tensor, # targets, same length as `x` (None: unlabelled items, e.g. to predict)
                  bs: int = 64, # batch size
                  shuffle: bool = False, # new random order each epoch (uses torch's global RNG: seeded runs repeat)
                  drop_last: bool = False, # drop the last, incomplete batch
                  device = None, # where batches live; None keeps the tensors where they are
                  vocab = None, # class names, index = label
                  after_batch: callable = None): # applied to each input batch (e.g. augmentation on the device)
-        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        if not isinstance(x, torch.Tensor) or not (y is None or isinstance(y, torch.Tensor)):
             raise TypeError(f'TensorDataLoader: x and y must be tensors, got {type(x).__name__} and {type(y).__name__}')
-        if len(x) != len(y): raise ValueError(f'TensorDataLoader: x has {len(x)} items but y has {len(y)}')
+        if y is not None and len(x) != len(y):
+            raise ValueError(f'TensorDataLoader: x has {len(x)} items but y has {len(y)}')
         check_int(bs, 'bs', 'TensorDataLoader', 1)
         self.x, self.y, self.bs, self.shuffle, self.drop_last = x, y, bs, shuffle, drop_last
-        self.vocab, self.after_batch = vocab, after_batch
+        self.vocab, self.after_batch = Vocab(vocab) if vocab is not None else None, after_batch
         if device is not None: self.to(device)
 
     @property
     def n(self) -> int: return len(self.x)
     @property
-    def dataset(self): return torch.utils.data.TensorDataset(self.x, self.y)
+    def dataset(self): return TensorItems(self.x, self.y)
+    items = dataset  # fastai's Interpretation reads `dl.items`
     @property
     def device(self) -> torch.device: return self.x.device
 
@@ -231,27 +299,80 @@ class TensorDataLoader:
     def __iter__(self):
         order = torch.randperm(self.n, device=self.device) if self.shuffle else None
         for i in range(len(self)):
-            sl = slice(i * self.bs, (i + 1) * self.bs)
-            xb, yb = (self.x[sl], self.y[sl]) if order is None else (self.x[order[sl]], self.y[order[sl]])
-            yield (self.after_batch(xb) if self.after_batch else xb), yb
+            sl = slice(i * self.bs, (i + 1) * self.bs) if order is None else order[i * self.bs:(i + 1) * self.bs]
+            xb = self.after_batch(self.x[sl]) if self.after_batch else self.x[sl]
+            yield (xb,) if self.y is None else (xb, self.y[sl])  # test items have no labels
 
     def to(self, device):
         "Move the data to `device` (once; batches are then made there)."
-        self.x, self.y = self.x.to(device), self.y.to(device)
+        self.x, self.y = self.x.to(device), (None if self.y is None else self.y.to(device))
         return self
 
-    def new(self, **kwargs):
-        "A copy sharing the data, with `bs`, `shuffle`, `drop_last` or `after_batch` changed."
+    def new(self, dataset=None, # None: the same items; `TensorItems`; or images to predict (a batch or a list)
+            **kwargs): # bs, shuffle, drop_last, vocab, after_batch; fastai's loader-only options are accepted
+        "A loader sharing the data (or over `dataset`), with `bs`, `shuffle`, `drop_last` or `after_batch` changed."
         kw = dict(bs=self.bs, shuffle=self.shuffle, drop_last=self.drop_last, vocab=self.vocab,
                   after_batch=self.after_batch)
+        ignored = {'num_workers', 'pin_memory', 'persistent_workers', 'timeout', 'rm_type_tfms', 'with_labels',
+                   'process', 'device'}  # what fastai's test_dl / Interpretation pass: meaningless for tensors
+        unknown = set(kwargs) - set(kw) - ignored
+        if unknown: raise TypeError(f'TensorDataLoader.new: unknown argument(s) {sorted(unknown)}; known: {sorted(kw)}')
         kw.update({k: v for k, v in kwargs.items() if k in kw})
-        return type(self)(self.x, self.y, **kw)
+        if dataset is None: x, y = self.x, self.y
+        elif isinstance(dataset, TensorItems): x, y = dataset.x, dataset.y
+        else: x, y = as_digit_batch(dataset).to(self.device, memory_format=_format(self.x)), None
+        return type(self)(x, y, **kw)
 
     def one_batch(self): return next(iter(self.new(shuffle=False)))
 
     def __repr__(self):
         return (f'{type(self).__name__}(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, '
                 f'x={tuple(self.x.shape)} {self.x.dtype}, device={self.device})')
+
+# %% ../nbs/00_data.ipynb #22f6d515
+@patch
+def decode_batch(self: TensorDataLoader, b, max_n: int = 9, full: bool = True) -> list:
+    "Items of batch `b` as (image, class name, ...) tuples: fastai's `predict` and `show_*` read them."
+    from fastai.torch_core import TensorImageBW  # lazy: fastai takes seconds to import
+    n = min(len(b[0]), max_n)
+    dec = lambda t, i: self.vocab[int(t[i])] if t.ndim == 1 and not t.is_floating_point() else t[i]
+    return [(TensorImageBW(b[0][i].cpu()),) + tuple(dec(t.cpu(), i) for t in b[1:]) for i in range(n)]
+
+@patch
+def _pre_show_batch(self: TensorDataLoader, b, max_n: int = 9):
+    "What fastai's `plot_top_losses` needs: typed inputs and targets, and the decoded items."
+    from fastai.torch_core import TensorImageBW, TensorCategory  # lazy, as above
+    from fastcore.foundation import L
+    importlib.import_module('fastai.vision.learner')  # registers fastai's plot_top_losses for images
+    return TensorImageBW(b[0][:max_n].cpu()), TensorCategory(b[1][:max_n].cpu()), L(self.decode_batch(b, max_n))
+
+def _grid(n, title, figsize=None):
+    cols = min(n, 3); rows = -(-n // cols)
+    fig, axs = plt.subplots(rows, cols, figsize=figsize or (2.4 * cols, 2.4 * rows + 0.3), squeeze=False)
+    for ax in axs.flat: ax.axis('off')
+    fig.suptitle(title)
+    return axs.flat
+
+@patch
+def show_batch(self: TensorDataLoader, b=None, max_n: int = 9, ctxs=None, show: bool = True, unique: bool = False,
+               **kwargs):
+    "Images of a batch (default: the first) with their class names."
+    b = b if b is not None else self.one_batch()
+    items = self.decode_batch(b, max_n)
+    axs = ctxs if ctxs is not None else _grid(len(items), 'a batch: images and labels')
+    for ax, (im, *lab) in zip(axs, items): draw_image(im, ax, lab[0] if lab else None); ax.axis('off')
+    return axs
+
+@patch
+def show_results(self: TensorDataLoader, b, out, max_n: int = 9, ctxs=None, show: bool = True, **kwargs):
+    "Images of batch `b` titled with the predicted / actual class (predictions `out`: decoded classes)."
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    if out.ndim == 2: out = out.argmax(1)
+    items = self.decode_batch((b[0], out.to(b[1].device), b[1]), max_n)
+    axs = ctxs if ctxs is not None else _grid(len(items), 'predicted / actual')
+    for ax, (im, p, t) in zip(axs, items):
+        draw_image(im, ax); ax.set_title(f'{p} / {t}', color='black' if p == t else 'red'); ax.axis('off')
+    return axs
 
 # %% ../nbs/00_data.ipynb #fef7e22c
 def mnist_dls(data: str = 'mnist_sample', # 'mnist_sample' (3s and 7s) or 'mnist' (ten digits)

@@ -158,7 +158,9 @@ def show_filter(img: torch.Tensor, # grey (H, W) or colour (C, H, W) image, floa
 def conv_args(x, # input (N, C_in, H, W)
               weight, # kernels (C_out, C_in, kh, kw)
               bias=None, # (C_out,) or None
-              stride=1, padding=0, dilation=1, # ints or pairs, as `F.conv2d`
+              stride=1, # an int or a pair, as `F.conv2d`
+              padding=0, # zeros added on each side: an int or a pair
+              dilation=1, # spacing between kernel elements: an int or a pair
               fn='conv2d'): # the calling function, for the error messages
     "Check the arguments of a 2-D convolution; return `(stride, padding, dilation, (H_out, W_out))` as pairs."
     for n, t in [('x', x), ('weight', weight)] + ([('bias', bias)] if bias is not None else []):
@@ -187,7 +189,12 @@ def conv_args(x, # input (N, C_in, H, W)
     return s, p, d, tuple(out)
 
 # %% ../nbs/01_kernels.ipynb #34c9344e
-def conv2d_loops(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def conv2d_loops(x, # input (N, C_in, H, W)
+                 weight, # kernels (C_out, C_in, kh, kw)
+                 bias=None, # (C_out,) or None
+                 stride=1, # an int or a pair, as `F.conv2d`
+                 padding=0, # an int or a pair
+                 dilation=1): # an int or a pair
     "2-D convolution (cross-correlation, as in PyTorch) with plain Python loops over the output positions."
     (sh, sw), (ph, pw), (dh, dw), (H_out, W_out) = conv_args(x, weight, bias, stride, padding, dilation, 'conv2d_loops')
     N, C_out, kh, kw = x.shape[0], weight.shape[0], weight.shape[2], weight.shape[3]
@@ -202,7 +209,12 @@ def conv2d_loops(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return out if bias is None else out + bias[:, None, None]
 
 # %% ../nbs/01_kernels.ipynb #3bd2fed3
-def conv2d_unfold(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def conv2d_unfold(x, # input (N, C_in, H, W)
+                  weight, # kernels (C_out, C_in, kh, kw)
+                  bias=None, # (C_out,) or None
+                  stride=1, # an int or a pair, as `F.conv2d`
+                  padding=0, # an int or a pair
+                  dilation=1): # an int or a pair
     "2-D convolution as im2col: `F.unfold` the windows into columns, then one matrix multiplication."
     s, p, d, (H_out, W_out) = conv_args(x, weight, bias, stride, padding, dilation, 'conv2d_unfold')
     cols = F.unfold(x, weight.shape[2:], dilation=d, padding=p, stride=s)  # (N, C_in*kh*kw, L)
@@ -213,7 +225,10 @@ def conv2d_unfold(x, weight, bias=None, stride=1, padding=0, dilation=1):
 # %% ../nbs/01_kernels.ipynb #c38df6b5
 def conv_matrix(weight: torch.Tensor, # kernels (C_out, C_in, kh, kw)
                 in_size, # input (H, W), or an int for a square input
-                stride=1, padding=0, dilation=1) -> torch.Tensor:
+                stride=1, # an int or a pair, as `F.conv2d`
+                padding=0, # an int or a pair
+                dilation=1 # an int or a pair
+               ) -> torch.Tensor:
     "Dense C (C_out*H_out*W_out, C_in*H*W) with `C @ x[i].flatten() == F.conv2d(x, weight, ...)[i].flatten()`."
     fn = 'conv_matrix'
     if not isinstance(weight, torch.Tensor):
@@ -235,7 +250,10 @@ def conv_matrix(weight: torch.Tensor, # kernels (C_out, C_in, kh, kw)
     return C
 
 # %% ../nbs/01_kernels.ipynb #2ad50224
-def show_conv_matrix(weight: torch.Tensor, in_size, ax=None, **kwargs):
+def show_conv_matrix(weight: torch.Tensor, # kernels (C_out, C_in, kh, kw)
+                     in_size, # input (H, W), or an int for a square input
+                     ax=None, # matplotlib axes (None: a new figure)
+                     **kwargs):
     "Draw `conv_matrix` with one colour per kernel weight (tied weights share a colour) and zeros in white."
     C_out, C_in, kh, kw = weight.shape
     ids = torch.arange(1., weight.numel() + 1).view_as(weight).to(torch.float64)
@@ -303,9 +321,11 @@ def _explorer_figure(img, kernel, padding_mode, stride, step, row, col):
 
 def kernel_explorer(img: torch.Tensor = None, # image to filter (default: the cat, at half size)
                     preset: str = 'top_edge', # starting kernel, a name from `KERNELS`
-                    padding_mode: str = 'zeros', stride: int = 1,
+                    padding_mode: str = 'zeros', # how to fill the border, as `filter_image`
+                    stride: int = 1, # keep every `stride`-th output pixel
                     step: bool = False, # also show one window's element-wise products and their sum
-                    row: int = 50, col: int = 50, # the window's centre in step mode
+                    row: int = 50, # the window's centre in step mode: row
+                    col: int = 50, # and column
                     static: bool = None): # force the static figure (None: only when widgets can't display)
     "Interactive 3x3 kernel editor on an image (ipywidgets), or one static figure where widgets can't display."
     if img is None: img = F.avg_pool2d(sample_image('cat')[None], 2)[0]
@@ -367,7 +387,8 @@ def _diagnose(got: torch.Tensor, ref: torch.Tensor, what: str) -> str:
     return f'{what}: wrong values at positions {bad[:6]}{" ..." if len(bad) > 6 else ""}'
 
 def check_kernel(name: str, # which kernel you wrote: a name from `KERNELS`, e.g. 'bottom_edge'
-                 kernel) -> bool:
+                 kernel # your kernel: a tensor, array or nested list
+                ) -> bool:
     "Check your version of a named kernel; prints what is wrong (shape, sign, orientation, scale) or confirms it."
     if name not in KERNELS: raise ValueError(f'check_kernel: name must be one of {list(KERNELS)}, got {name!r}')
     got = torch.as_tensor(kernel).float()
