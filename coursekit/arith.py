@@ -335,11 +335,15 @@ def _draw(axs, grid, kern, out, s, d, step, pad_in, transposed, title):
     axs[0].figure.suptitle(title, fontsize=10)
 
 def animate_conv(n: int = 5, # input size (n x n)
-                 ks: int = 3, stride: int = 1, padding: int = 0, dilation: int = 1, # the layer
-                 transposed: bool = False, output_padding: int = 0, # a transposed convolution instead
+                 ks: int = 3, # kernel size
+                 stride: int = 1, # step between windows
+                 padding: int = 0, # zeros added on each side
+                 dilation: int = 1, # spacing between kernel elements
+                 transposed: bool = False, # draw a transposed convolution instead
+                 output_padding: int = 0, # for the transposed convolution
                  interval: int = 600, # milliseconds per frame
                  seed: int = 0, # seeds the random small-integer input and kernel
-                 dpi: int = 60):
+                 dpi: int = 60): # resolution of the frames
     "A matplotlib animation of a convolution (or transposed convolution) on an n x n input, with real numbers."
     size = (conv_transpose_out_size(n, ks, stride, padding, output_padding, dilation) if transposed
             else conv_out_size(n, ks, stride, padding, dilation))
@@ -364,8 +368,12 @@ def animation_gif(anim, # a matplotlib animation, e.g. from `animate_conv`
         with open(f, 'rb') as fh: return fh.read()
 
 def conv_frames(n: int = 5, # input size (n x n)
-                ks: int = 3, stride: int = 1, padding: int = 0, dilation: int = 1, # the layer
-                transposed: bool = False, output_padding: int = 0, # a transposed convolution instead
+                ks: int = 3, # kernel size
+                stride: int = 1, # step between windows
+                padding: int = 0, # zeros added on each side
+                dilation: int = 1, # spacing between kernel elements
+                transposed: bool = False, # draw a transposed convolution instead
+                output_padding: int = 0, # for the transposed convolution
                 max_frames: int = 4, # how many output positions to draw
                 seed: int = 0): # seeds the random small-integer input and kernel
     "The first `max_frames` frames of `animate_conv` as a static strip, for printing."

@@ -50,7 +50,8 @@ def show_augmented(img: torch.Tensor, # one image: (H, W), (1, H, W) or (3, H, W
                    tfms: list = None, # fastai batch transforms (default: `strong_tfms(pad_mode)`)
                    n: int = 9, # how many versions (a square number makes a square grid)
                    pad_mode: str = 'reflection', # for the default transforms: 'zeros', 'border' or 'reflection'
-                   figsize=None, title: str = None):
+                   figsize=None, # (width, height) in inches (None: from the grid)
+                   title: str = None): # figure title
     "A grid of `img` augmented `n` ways by `tfms`, computed as one batch on the image's device."
     img = _as_batch(img, 'show_augmented')
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -85,7 +86,7 @@ LADDERS = {  # name: (transform for a fixed strength v, strengths)
 
 def show_ladders(img: torch.Tensor, # one image, as for `ladder`
                  ladders: dict = None, # name: (make_tfm, values); default `LADDERS`
-                 figsize=None):
+                 figsize=None): # (width, height) in inches (None: from the grid)
     "One row per transform in `ladders`, one column per strength."
     ladders = ladders or LADDERS
     n = max(len(v) for _, v in ladders.values())
@@ -104,7 +105,7 @@ def show_ladders(img: torch.Tensor, # one image, as for `ladder`
 # %% ../nbs/06_augmentation.ipynb #44b1c891
 def show_padding_modes(img: torch.Tensor, # one image, as for `ladder`
                        deg: float = 30., # rotation in degrees
-                       figsize=(13, 3.4)):
+                       figsize=(13, 3.4)): # (width, height) in inches
     "`img` rotated by `deg` with each padding mode: zeros, border, reflection."
     img = _as_batch(img, 'show_padding_modes')
     fig, axs = plt.subplots(1, 3, figsize=figsize)
@@ -125,7 +126,9 @@ def digit_tfms() -> list:
 
 def augmentation_experiment(n_train: int = 500, # training images (the first of the bundled split)
                             seeds=(0, 1, 2), # one pair of runs (without, with augmentation) per seed
-                            epochs: int = 10, lr: float = 0.01, bs: int = 64, # passed to `train_cnn`
+                            epochs: int = 10, # passed to `train_cnn`
+                            lr: float = 0.01, # passed to `train_cnn`
+                            bs: int = 64, # batch size
                             device=None, # None: the best available
                             tfms: list = None # fastai batch transforms (default: `digit_tfms()`)
                            ) -> pd.DataFrame:

@@ -253,7 +253,7 @@ def save_gradcam_grid(learn, # a fitted Learner on the fast MNIST DataLoaders
 def show_gradcam(img: torch.Tensor, # (3, H, W) image in [0, 1]
                  heatmap: torch.Tensor, # (h, w) map, e.g. `grad_cam(...).map[0]`
                  title: str = None, # figure title, e.g. the class and its probability
-                 figsize=(15, 4.2)):
+                 figsize=(15, 4.2)): # (width, height) in inches
     "Three panels: the image, the heatmap upsampled to it (with a colour bar), and the overlay."
     fig, axs = plt.subplots(1, 3, figsize=figsize)
     draw_image(img, axs[0], 'image'); axs[0].axis('off')

@@ -29,7 +29,8 @@ def _positive(kind):
     return parse
 
 # %% ../nbs/90_cli.ipynb #ed4de48f
-def cmd_data(args) -> int:
+def cmd_data(args # the parsed arguments of `coursekit data`
+            ) -> int:
     "Print a summary of the bundled data sets, materialising their folders."
     import pandas as pd  # lazy, as every import of a heavy library here: `coursekit --help` answers at once
     from coursekit.data import data_summary, bundle_info
@@ -51,7 +52,8 @@ def check_out_dir(out # the folder to write into
         raise OSError(f'--out {out} is not writable ({e.strerror or e})') from None
     return out
 
-def cmd_train(args) -> int:
+def cmd_train(args # the parsed arguments of `coursekit train`
+             ) -> int:
     "Train the course's CNN on bundled data; write metrics.json and figures into --out."
     from coursekit.cnn import train_cnn, plot_losses  # lazy: fastai takes seconds to import
     from coursekit.stats import ActivationStats, save_stats_figures
@@ -122,7 +124,8 @@ def _explain(path, model, layer, target, top, out):
                 target=dict(id=t, name=name, probability=round(float(probs[t]), 4)), input_size=list(x01.shape[-2:]),
                 map_size=list(res.map.shape[-2:]), figure=str(png), seconds=round(time.perf_counter() - t0, 3))
 
-def cmd_gradcam(args) -> int:
+def cmd_gradcam(args # the parsed arguments of `coursekit gradcam`
+               ) -> int:
     "Grad-CAM of the pretrained ImageNet network on each image; figures and gradcam.json into --out."
     from coursekit.data import imagenet_classifier
     target = imagenet_target(args.target)

@@ -75,7 +75,8 @@ def show_signed(t: torch.Tensor, # a 2-D tensor of signed values
 # %% ../nbs/01_kernels.ipynb #48898fdd
 class KernelBank(dict):
     "A dict of named kernels (float tensors) with a one-line description of each in `.doc`."
-    def __init__(self, items):
+    def __init__(self, items # name: (kernel as nested lists, description)
+                ):
         super().__init__({n: torch.tensor(k, dtype=torch.float32) for n, (k, _) in items.items()})
         self.doc = {n: d for n, (_, d) in items.items()}
     def table(self) -> pd.DataFrame:
@@ -140,7 +141,7 @@ def show_filter(img: torch.Tensor, # grey (H, W) or colour (C, H, W) image, floa
                 kernel: torch.Tensor, # square kernel of odd size (k, k)
                 padding_mode: str = 'zeros', # as `filter_image`
                 title: str = None, # figure title
-                figsize=(12, 3.4)):
+                figsize=(12, 3.4)): # (width, height) in inches
     "Plot `kernel`, `img` and `filter_image(img, kernel)` side by side."
     out = filter_image(img, kernel, padding_mode)
     fig, axs = plt.subplots(1, 3, figsize=figsize, gridspec_kw=dict(width_ratios=[0.7, 1, 1]))

@@ -27,7 +27,8 @@ class ActivationStats(Callback):
     def __init__(self,
                  modules: list = None, # layers to hook (default: every layer with parameters, as fastai)
                  with_hist: bool = True, # also record a histogram per batch and layer
-                 bins: int = 40, hist_range: tuple = (0., 10.), # the histogram, as fastai's `histc(40, 0, 10)`
+                 bins: int = 40, # histogram bins, as fastai's `histc(40, 0, 10)`
+                 hist_range: tuple = (0., 10.), # the histogram's (low, high)
                  near_zero: float = 0.05): # activations <= this count as near zero
         self.hooks, self.stats, self.histograms = None, None, None  # first: `__del__` needs them even if a check fails
         self.layers, self.with_hist, self.thresh = modules, with_hist, near_zero
@@ -152,7 +153,7 @@ def hist(self: ActivationStats, idx: int) -> torch.Tensor:
 def save_stats_figures(stats: ActivationStats, # a fitted ActivationStats
                        out: Path, # existing folder to write into
                        idx: int = -2, # which hooked layer (default: the penultimate)
-                       dpi: int = 100):
+                       dpi: int = 100): # resolution of the saved figures
     "Write `layer_stats.png` (`plot_layer_stats`) and `color_dim.png` (`color_dim`) of layer `idx` into `out`."
     fig = stats.plot_layer_stats(idx); fig.savefig(Path(out)/'layer_stats.png', dpi=dpi); plt.close(fig)
     ax = stats.color_dim(idx); ax.figure.tight_layout(); ax.figure.savefig(Path(out)/'color_dim.png', dpi=dpi)
