@@ -22,6 +22,11 @@ __all__ = ['conv_out_size', 'conv_transpose_out_size', 'same_padding', 'pad_mode
            'animation_gif', 'conv_frames']
 
 # %% ../nbs/02_strides_padding.ipynb #718d7da2
+def _layer_ints(fn, n, ks, stride, padding, dilation):
+    "The sizes of a sliding-window layer, checked: n, ks, stride and dilation >= 1, padding >= 0."
+    return (check_int(n, 'n', fn, 1), check_int(ks, 'ks', fn, 1), check_int(stride, 'stride', fn, 1),
+            check_int(padding, 'padding', fn, 0), check_int(dilation, 'dilation', fn, 1))
+
 def conv_out_size(n: int, # input size (height or width)
                   ks: int, # kernel size
                   stride: int = 1, # step between windows
@@ -30,9 +35,7 @@ def conv_out_size(n: int, # input size (height or width)
                  ) -> int:
     "Output size of a convolution or pooling layer along one axis: (n + 2*padding - dilation*(ks-1) - 1)//stride + 1."
     fn = 'conv_out_size'
-    n, ks = check_int(n, 'n', fn, 1), check_int(ks, 'ks', fn, 1)
-    stride, padding = check_int(stride, 'stride', fn, 1), check_int(padding, 'padding', fn, 0)
-    dilation = check_int(dilation, 'dilation', fn, 1)
+    n, ks, stride, padding, dilation = _layer_ints(fn, n, ks, stride, padding, dilation)
     span = dilation * (ks - 1) + 1
     if span > n + 2 * padding:
         raise ValueError(f'{fn}: the kernel spans {span} pixels (ks={ks}, dilation={dilation}) but the padded input '
@@ -48,9 +51,7 @@ def conv_transpose_out_size(n: int, # input size (height or width)
                            ) -> int:
     "Output size of a transposed conv along one axis: (n-1)*stride - 2*padding + dilation*(ks-1) + output_padding + 1."
     fn = 'conv_transpose_out_size'
-    n, ks = check_int(n, 'n', fn, 1), check_int(ks, 'ks', fn, 1)
-    stride, padding = check_int(stride, 'stride', fn, 1), check_int(padding, 'padding', fn, 0)
-    dilation = check_int(dilation, 'dilation', fn, 1)
+    n, ks, stride, padding, dilation = _layer_ints(fn, n, ks, stride, padding, dilation)
     output_padding = check_int(output_padding, 'output_padding', fn, 0)
     if output_padding >= max(stride, dilation):
         raise ValueError(f'{fn}: output_padding must be smaller than stride or dilation (it only picks among the '
@@ -368,12 +369,8 @@ def animation_gif(anim, # a matplotlib animation, e.g. from `animate_conv`
         with open(f, 'rb') as fh: return fh.read()
 
 def conv_frames(n: int = 5, # input size (n x n)
-                ks: int = 3, # kernel size
-                stride: int = 1, # step between windows
-                padding: int = 0, # zeros added on each side
-                dilation: int = 1, # spacing between kernel elements
-                transposed: bool = False, # draw a transposed convolution instead
-                output_padding: int = 0, # for the transposed convolution
+                ks: int = 3, stride: int = 1, padding: int = 0, dilation: int = 1, # as `animate_conv`
+                transposed: bool = False, output_padding: int = 0, # as `animate_conv`
                 max_frames: int = 4, # how many output positions to draw
                 seed: int = 0): # seeds the random small-integer input and kernel
     "The first `max_frames` frames of `animate_conv` as a static strip, for printing."

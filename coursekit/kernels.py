@@ -210,12 +210,7 @@ def conv2d_loops(x, # input (N, C_in, H, W)
     return out if bias is None else out + bias[:, None, None]
 
 # %% ../nbs/01_kernels.ipynb #3bd2fed3
-def conv2d_unfold(x, # input (N, C_in, H, W)
-                  weight, # kernels (C_out, C_in, kh, kw)
-                  bias=None, # (C_out,) or None
-                  stride=1, # an int or a pair, as `F.conv2d`
-                  padding=0, # an int or a pair
-                  dilation=1): # an int or a pair
+def conv2d_unfold(x, weight, bias=None, stride=1, padding=0, dilation=1): # the arguments of `conv2d_loops`
     "2-D convolution as im2col: `F.unfold` the windows into columns, then one matrix multiplication."
     s, p, d, (H_out, W_out) = conv_args(x, weight, bias, stride, padding, dilation, 'conv2d_unfold')
     cols = F.unfold(x, weight.shape[2:], dilation=d, padding=p, stride=s)  # (N, C_in*kh*kw, L)
