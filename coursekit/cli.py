@@ -33,7 +33,7 @@ def cmd_data(args # the parsed arguments of `coursekit data`
             ) -> int:
     "Print a summary of the bundled data sets, materialising their folders."
     import pandas as pd  # lazy, as every import of a heavy library here: `coursekit --help` answers at once
-    from coursekit.data import data_summary, bundle_info
+    from coursekit.data import data_summary; from coursekit.store import bundle_info
     with pd.option_context('display.width', 200, 'display.max_colwidth', 80):
         print(data_summary(materialise_folders=not args.no_folders).to_string(index=False))
     info = bundle_info()

@@ -6,12 +6,12 @@ import pytest
 from PIL import Image
 from conftest import ROOT, run_py
 
-from coursekit import data as ckd
+from coursekit import data as ckd, store
 
 COUNTS = {'train/3': 6131, 'train/7': 6265, 'valid/3': 1010, 'valid/7': 1028}
 
 def test_four_processes_at_once_get_one_intact_copy(data_dir):
-    code = ("from coursekit.data import mnist_sample_path, check_folder; p = mnist_sample_path(use_fastai=False); "
+    code = ("from coursekit.data import mnist_sample_path; from coursekit.store import check_folder; p = mnist_sample_path(use_fastai=False); "
             "print(p); assert check_folder(p) is None")
     procs = [subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(4)]
@@ -21,14 +21,14 @@ def test_four_processes_at_once_get_one_intact_copy(data_dir):
     assert paths == {str(data_dir/'mnist_sample')}
     assert sorted(p.name for p in data_dir.iterdir()) == ['.mnist_sample.lock', 'mnist_sample']  # no temporary folders left
     assert ckd.count_pngs(data_dir/'mnist_sample', COUNTS) == COUNTS
-    assert ckd.check_folder(data_dir/'mnist_sample', full=True) is None
+    assert store.check_folder(data_dir/'mnist_sample', full=True) is None
     # the four did not each write their own copy: one build, so every file has one inode and one mtime
     assert len((data_dir/'mnist_sample'/'labels.csv').read_text().splitlines()) == 14435
 
 def _fresh(code, data_dir):
     "Call mnist_sample_path in a new process (so nothing is remembered from earlier calls)."
     r = run_py("import warnings; warnings.simplefilter('always')\n"
-               "from coursekit.data import mnist_sample_path, check_folder\n"
+               "from coursekit.data import mnist_sample_path; from coursekit.store import check_folder\n"
                "p = mnist_sample_path(use_fastai=False); assert check_folder(p) is None; print(p)\n" + code)
     assert r.returncode == 0, r.stderr
     return r
@@ -41,13 +41,13 @@ def test_corrupted_cache_is_detected_and_rebuilt(data_dir, damage):
     if damage == 'truncate': png.write_bytes(good[:len(good)//2])
     elif damage == 'flip': png.write_bytes(good[:-20] + bytes(b ^ 0xFF for b in good[-20:]))  # same size
     elif damage == 'delete': png.unlink()
-    elif damage == 'manifest': (p/ckd.MANIFEST).write_text('{not json')
-    elif damage == 'half-built': (p/ckd.MANIFEST).unlink()  # a folder someone copied without finishing
-    assert ckd.check_folder(p, full=True) is not None
+    elif damage == 'manifest': (p/store.MANIFEST).write_text('{not json')
+    elif damage == 'half-built': (p/store.MANIFEST).unlink()  # a folder someone copied without finishing
+    assert store.check_folder(p, full=True) is not None
     r = _fresh('', data_dir)
     assert 'rebuilding' in r.stderr
     assert png.read_bytes() == good
-    assert ckd.check_folder(p, full=True) is None and ckd.count_pngs(p, COUNTS) == COUNTS
+    assert store.check_folder(p, full=True) is None and ckd.count_pngs(p, COUNTS) == COUNTS
 
 def test_corruption_found_within_one_process_by_size(data_dir):
     p = ckd.mnist_sample_path(use_fastai=False)
@@ -75,7 +75,7 @@ def test_mnist_folder_has_ten_classes_and_matches_arrays(data_dir):
         counts = ckd.count_pngs(p, [f'{split}/{d}' for d in range(10)])
         assert list(counts.values()) == np.bincount(y.numpy(), minlength=10).tolist()
         assert all(n > 0 for n in counts.values())
-    b = ckd._bundle()
+    b = store.bundle()
     i = int(np.nonzero(~ckd.mnist_valid_mask(b['test_y']))[0][0])
     assert (np.array(Image.open(p/'training'/str(b['test_y'][i])/f'{i}.png')) == b['test_x'][i]).all()
 

