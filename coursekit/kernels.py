@@ -56,13 +56,21 @@ def show_signed(t: torch.Tensor, # a 2-D tensor of signed values
                 cmap: str = 'RdBu_r', # a diverging colour map: blue below 0, red above
                 colorbar: bool = True, # add a colour bar
                 fmt: str = None, # write each value in its cell, e.g. '{:.2g}' (white on dark cells, black on light)
-                fontsize: int = 9): # of the written values
+                fontsize: int = 9, # of the written values
+                robust: float = None): # colour limits at this percentile of |values| (e.g. 99), not the maximum
     "Show a 2-D tensor of signed values: diverging colormap centred on 0, with a colour bar."
-    if ax is None: _, ax = plt.subplots(figsize=(3.5, 3))
     t = torch.as_tensor(t).detach().float().cpu()
-    m = max(t.abs().max().item(), 1e-12)
+    if t.ndim != 2: raise ValueError(f'show_signed: t must be 2-D (H, W), got shape {tuple(t.shape)}')
+    if robust is not None and not 0 < robust <= 100:
+        raise ValueError(f'show_signed: robust must be a percentile in (0, 100], got {robust}')
+    if ax is None: _, ax = plt.subplots(figsize=(3.5, 3))
+    m = t.abs().max().item() if robust is None else np.percentile(t.abs().numpy(), robust)
+    m = max(m, 1e-12)
     im = ax.imshow(t, cmap=cmap, norm=TwoSlopeNorm(0, -m, m))
-    if colorbar: ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if colorbar:
+        clipped = robust is not None and t.abs().max().item() > m
+        cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, extend='both' if clipped else 'neither')
+        if clipped: cb.set_label(f'clipped at the {robust:g}th percentile of |value|')
     if fmt:
         for (i, j), v in np.ndenumerate(t.numpy()):
             ax.text(j, i, fmt.format(v), ha='center', va='center', fontsize=fontsize,
@@ -86,14 +94,19 @@ class KernelBank(dict):
 
 KERNELS = KernelBank({
     'identity':    ([[0, 0, 0], [0, 1, 0], [0, 0, 0]], 'returns the image unchanged'),
-    'top_edge':    ([[-1, -1, -1], [0, 0, 0], [1, 1, 1]], 'positive where dark is above bright (top edge of ink)'),
-    'bottom_edge': ([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], 'positive where bright is above dark (bottom edge of ink)'),
-    'left_edge':   ([[-1, 1, 0], [-1, 1, 0], [-1, 1, 0]], 'positive where dark is left of bright (fastbook ch. 13)'),
-    'right_edge':  ([[0, 1, -1], [0, 1, -1], [0, 1, -1]], 'positive where bright is left of dark'),
+    'top_edge':    ([[-1, -1, -1], [0, 0, 0], [1, 1, 1]],
+                    'positive where values rise downwards: on a Greys digit, white paper above dark ink (a top edge)'),
+    'bottom_edge': ([[1, 1, 1], [0, 0, 0], [-1, -1, -1]],
+                    'positive where values fall downwards: on a Greys digit, dark ink above white paper'),
+    'left_edge':   ([[-1, 1, 0], [-1, 1, 0], [-1, 1, 0]],
+                    'positive where values rise to the right: on a Greys digit, paper left of ink (fastbook ch. 13)'),
+    'right_edge':  ([[0, 1, -1], [0, 1, -1], [0, 1, -1]],
+                    'positive where values fall to the right: on a Greys digit, ink left of paper'),
     'diag1_edge':  ([[0, -1, 1], [-1, 1, 0], [1, 0, 0]], 'responds to edges running from bottom-left to top-right'),
     'diag2_edge':  ([[1, -1, 0], [0, 1, -1], [0, 0, 1]], 'responds to edges running from top-left to bottom-right'),
     'bottom_right_edge': ([[0, -5/18, 1/6], [-5/18, -5/18, 1/6], [1/6, 1/6, 1/6]],
-                          'bright at bottom-right versus dark at top-left (the colour-kernel example)'),
+                          'positive where values at the bottom right exceed those at the top left (on a photo: '
+                          'brighter there)'),
     'sharpen':     ([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], 'boosts the centre against its neighbours: crisper edges'),
     'blur':        ([[1/16, 2/16, 1/16], [2/16, 4/16, 2/16], [1/16, 2/16, 1/16]],
                     'Gaussian blur: a weighted average, the centre counting most'),
@@ -137,23 +150,48 @@ def filter_image(img: torch.Tensor, # grey (H, W) or colour (C, H, W) image, flo
 def _show_img(t, ax, title):
     draw_image(t, ax, title); ax.set_xlabel('column'); ax.set_ylabel('row')
 
+def _crop(t, zoom):
+    top, left, size = zoom
+    return t[..., top:top + size, left:left + size]
+
 def show_filter(img: torch.Tensor, # grey (H, W) or colour (C, H, W) image, float
                 kernel: torch.Tensor, # square kernel of odd size (k, k)
                 padding_mode: str = 'zeros', # as `filter_image`
                 title: str = None, # figure title
-                figsize=(12, 3.4)): # (width, height) in inches
-    "Plot `kernel`, `img` and `filter_image(img, kernel)` side by side."
+                figsize=None, # (width, height) in inches; default (12, 3.4), or (12, 7) with `zoom`
+                zoom: tuple = None): # (top, left, size): also show this square of input and output, magnified
+    "Plot `kernel`, `img` and `filter_image(img, kernel)` side by side (and a magnified crop with `zoom`)."
     out = filter_image(img, kernel, padding_mode)
-    fig, axs = plt.subplots(1, 3, figsize=figsize, gridspec_kw=dict(width_ratios=[0.7, 1, 1]))
-    show_signed(kernel, axs[0], 'kernel', fmt='{:.2g}' if kernel.shape[0] <= 5 else None)
-    _show_img(img, axs[1], f'input {tuple(img.shape)}')
-    signed = out.min() < -1e-6
-    mean = ', channel mean' if out.ndim == 3 else ''
-    if signed: show_signed(out.mean(0) if out.ndim == 3 else out, axs[2], f'output (signed{mean})')
-    else: _show_img(out, axs[2], f'output {tuple(out.shape)}')
+    if zoom is not None:
+        top, left, size = zoom
+        if not (0 <= top and 0 <= left and size >= 2 and top + size <= img.shape[-2] and left + size <= img.shape[-1]):
+            raise ValueError(f'show_filter: zoom (top, left, size) must lie inside the {tuple(img.shape[-2:])} image, '
+                             f'got {zoom}')
+    rows = 1 if zoom is None else 2
+    fig, axs = plt.subplots(rows, 3, figsize=figsize or (12, 3.4 * rows), squeeze=False,
+                            gridspec_kw=dict(width_ratios=[0.7, 1, 1]))
+    show_signed(kernel, axs[0, 0], 'kernel', fmt='{:.2g}' if kernel.shape[0] <= 5 else None)
+    _show_img(img, axs[0, 1], f'input {tuple(img.shape)}')
+    _show_output(out, kernel, axs[0, 2], 'output')
+    if zoom is not None:
+        from matplotlib.patches import Rectangle
+        axs[0, 1].add_patch(Rectangle((left - 0.5, top - 0.5), size, size, fill=False, ec='yellow', lw=1.5))
+        _show_img(_crop(img, zoom), axs[1, 0], f'input, rows {top}-{top + size - 1} (yellow box)')
+        _show_output(_crop(out, zoom), kernel, axs[1, 1], 'output, same crop')
+        change = _crop(out - img, zoom)
+        show_signed(change.mean(0) if change.ndim == 3 else change, axs[1, 2],
+                    'change: output - input' + (' (channel mean)' if change.ndim == 3 else ''), robust=99)
     if title: fig.suptitle(title)
     plt.tight_layout()
     return out
+
+def _show_output(out, kernel, ax, name):
+    "Zero-sum kernels (edge detectors) give signed outputs; others keep brightness and are shown as images."
+    if abs(kernel.sum().item()) < 1e-6:
+        mean = ', channel mean' if out.ndim == 3 else ''
+        return show_signed(out.mean(0) if out.ndim == 3 else out, ax, f'{name} (signed{mean})', robust=99)
+    outside = ((out < 0) | (out > 1)).float().mean().item()
+    _show_img(out, ax, f'{name}' + (f', {outside:.1%} clipped to [0, 1]' if outside else ''))
 
 # %% ../nbs/01_kernels.ipynb #b24eab50
 def conv_args(x, # input (N, C_in, H, W)
@@ -254,19 +292,22 @@ def show_conv_matrix(weight: torch.Tensor, # kernels (C_out, C_in, kh, kw)
     C_out, C_in, kh, kw = weight.shape
     ids = torch.arange(1., weight.numel() + 1).view_as(weight).to(torch.float64)
     Cid = conv_matrix(ids, in_size, **kwargs)  # each entry: which weight it is (0 = structural zero)
-    if ax is None: _, ax = plt.subplots(figsize=(min(12, 1 + Cid.shape[1] * 0.45), min(8, 1 + Cid.shape[0] * 0.45)))
+    rows, cols = Cid.shape
+    if ax is None: _, ax = plt.subplots(figsize=(min(12, 2 + cols * 0.45), min(8, max(3.2, 1.5 + rows * 0.45))))
     cmap = plt.get_cmap('tab20', weight.numel()).copy(); cmap.set_under('white')
     im = ax.imshow(Cid, cmap=cmap, vmin=0.5, vmax=weight.numel() + 0.5)
     cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, ticks=range(1, weight.numel() + 1))
-    cb.set_label('which kernel weight (flat index + 1)')
+    cb.set_label('kernel weight (flat index + 1)')
     if Cid.shape[1] <= 40:
         for (r, c), v in np.ndenumerate(Cid.numpy()):
             if not v: continue
             label = 'abcdefghijklmnopqrstuvwxyz'[int(v) - 1] if weight.numel() <= 26 else int(v)
-            ax.text(c, r, label, ha='center', va='center', fontsize=8)
-    ax.set_xlabel('input pixel (flattened C_in*H*W)'); ax.set_ylabel('output pixel (flattened C_out*H_out*W_out)')
+            red, green, blue, _ = im.cmap(im.norm(v))
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.55
+            ax.text(c, r, label, ha='center', va='center', fontsize=8, color='white' if dark else 'black')
+    ax.set_xlabel('input pixel (flattened C_in*H*W)'); ax.set_ylabel('output pixel\n(flattened C_out*H_out*W_out)')
     n0 = (Cid == 0).float().mean().item()
-    ax.set_title(f'conv_matrix: {tuple(Cid.shape)}, {n0:.0%} zeros, {weight.numel()} distinct weights')
+    ax.set_title(f'conv_matrix {tuple(Cid.shape)}\n{n0:.0%} zeros, {weight.numel()} distinct weights')
     return Cid
 
 # %% ../nbs/01_kernels.ipynb #66cb6d96
