@@ -273,67 +273,83 @@ def predicted_box(row, # a row of `receptive_field`'s table
 
 # %% ../nbs/02_strides_padding.ipynb #846f968f
 def transposed_as_conv(x: torch.Tensor, # input (N, C, H, W)
-                       weight: torch.Tensor, # kernels (C_in, C_out, k, k), as `F.conv_transpose2d` takes them
+                       weight: torch.Tensor, # kernels (C_in, C_out, kh, kw), as `F.conv_transpose2d` takes them
                        stride: int = 1, # as `F.conv_transpose2d`
                        padding: int = 0, # removed from each side of the output
                        output_padding: int = 0, # added to one side of the output
                        dilation: int = 1 # spacing between kernel elements
                       ) -> tuple:
-    "`F.conv_transpose2d` (one channel) computed as a direct convolution: insert zeros, pad, flip the kernel."
+    "`F.conv_transpose2d` computed as a direct convolution: insert zeros, pad, flip the kernel; returns (out, grid)."
+    fn = 'transposed_as_conv'
+    for n, t in [('x', x), ('weight', weight)]:
+        if not isinstance(t, torch.Tensor) or t.ndim != 4 or not t.is_floating_point():
+            raise TypeError(f'{fn}: {n} must be a 4-D float tensor, got '
+                            f'{type(t).__name__} {tuple(getattr(t, "shape", ()))} {getattr(t, "dtype", "")}')
+    if weight.shape[0] != x.shape[1]:
+        raise ValueError(f'{fn}: weight (C_in, C_out, kh, kw) has C_in={weight.shape[0]}, x has {x.shape[1]} channels')
     N, C, H, W = x.shape
-    k = weight.shape[-1]
-    conv_transpose_out_size(H, k, stride, padding, output_padding, dilation)  # a clear error for impossible sizes
+    kh, kw = weight.shape[-2:]
+    for k, n in ((kh, H), (kw, W)):  # a clear error for impossible sizes, per axis
+        conv_transpose_out_size(n, k, stride, padding, output_padding, dilation)
     z = x.new_zeros(N, C, (H - 1) * stride + 1, (W - 1) * stride + 1)
     z[:, :, ::stride, ::stride] = x
-    q = dilation * (k - 1) - padding
-    if q < 0:
-        raise ValueError(f'transposed_as_conv: padding must be at most dilation*(k-1) = {dilation * (k - 1)}, '
+    qh, qw = dilation * (kh - 1) - padding, dilation * (kw - 1) - padding
+    if min(qh, qw) < 0:
+        raise ValueError(f'{fn}: padding must be at most dilation*(k-1) = {dilation * (min(kh, kw) - 1)}, '
                          f'got {padding}')
-    z = F.pad(z, (q, q + output_padding, q, q + output_padding))
+    z = F.pad(z, (qw, qw + output_padding, qh, qh + output_padding))
     return F.conv2d(z, weight.flip(-1, -2).transpose(0, 1), dilation=dilation), z
 
 def _frames(n, ks, stride, padding, dilation, transposed, output_padding=0, seed=0):
+    "Input, grid the kernel slides over, mask of its real input pixels, kernel, output, stride, dilation."
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 4, (1, 1, n, n), generator=g).float()
     w = torch.randint(-1, 2, (1, 1, ks, ks), generator=g).float()
     if transposed:
         out, grid = transposed_as_conv(x, w, stride, padding, output_padding, dilation)
+        real = transposed_as_conv(torch.ones_like(x), w, stride, padding, output_padding, dilation)[1] > 0
         kern, s = w.flip(-1, -2), 1
     else:
         out, grid = F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation), F.pad(x, (padding,) * 4)
+        real = F.pad(torch.ones_like(x), (padding,) * 4) > 0
         kern, s = w, stride
-    return x[0, 0], grid[0, 0], kern[0, 0], out[0, 0], s, dilation
+    return x[0, 0], grid[0, 0], real[0, 0], kern[0, 0], out[0, 0], s, dilation
 
-def _draw(axs, grid, kern, out, s, d, step, pad_in, transposed, title):
+def _cells(ax, values, face, color='black', fontsize=9):
+    "Draw a grid of numbered cells: `values` as text, `face` the fill colour of each cell."
+    rows, cols = values.shape[:2]
+    for (a, b), v in np.ndenumerate(values):
+        ax.add_patch(plt.Rectangle((b - .5, a - .5), 1, 1, fc=face[a][b], ec='#999999'))
+        if v != '': ax.text(b, a, v, ha='center', va='center', fontsize=fontsize, color=color)
+    ax.set_xlim(-.5, cols - .5); ax.set_ylim(rows - .5, -.5); ax.set_aspect('equal')
+
+def _draw(axs, grid, real, kern, out, s, d, step, transposed, title):
     H_out, W_out = out.shape
     i, j = divmod(step, W_out)
     for ax in axs: ax.clear(); ax.set_xticks([]); ax.set_yticks([])
-    G = grid.shape[0]
-    axs[0].imshow(np.zeros((G, G)), cmap='Greys', vmin=0, vmax=1)
-    for (a, b), v in np.ndenumerate(grid.numpy()):
-        inside = ((not transposed and pad_in <= a < G - pad_in and pad_in <= b < G - pad_in)
-                  or (transposed and v != 0))
-        axs[0].add_patch(plt.Rectangle((b - .5, a - .5), 1, 1, fc='#cfe2f3' if inside else 'white', ec='#999999'))
-        axs[0].text(b, a, f'{v:.0f}', ha='center', va='center', fontsize=8, color='black' if inside else '#aaaaaa')
     k = kern.shape[0]
-    for a in range(k):
-        for b in range(k):
-            r_, c_ = i * s + a * d, j * s + b * d
-            axs[0].add_patch(plt.Rectangle((c_ - .5, r_ - .5), 1, 1, fc=(0.1, 0.6, 0.1, 0.35), ec='green'))
-            axs[0].text(c_ + .3, r_ + .3, f'{kern[a, b]:+.0f}', ha='center', va='center', fontsize=6,
-                        color='darkgreen')
-    axs[0].set_xlim(-.5, G - .5); axs[0].set_ylim(G - .5, -.5)
+    taps = {(i * s + a * d, j * s + b * d): (a, b) for a in range(k) for b in range(k)}
+    face = [['#b6d7a8' if (a, b) in taps else '#cfe2f3' if real[a, b] else 'white' for b in range(grid.shape[1])]
+            for a in range(grid.shape[0])]
+    _cells(axs[0], np.array([[f'{v:.0f}' for v in row] for row in grid.tolist()]), face)
     what = 'zero-inserted, padded input' if transposed else 'padded input'
-    axs[0].set_title(f'{what} (kernel weights in green)', fontsize=9)
-    shown = np.full(out.shape, np.nan); shown.flat[:step + 1] = out.numpy().flat[:step + 1]
-    axs[1].imshow(np.zeros(out.shape), cmap='Greys', vmin=0, vmax=1)
-    for (a, b), v in np.ndenumerate(shown):
-        fc = '#fce5cd' if (a, b) == (i, j) else 'white'
-        axs[1].add_patch(plt.Rectangle((b - .5, a - .5), 1, 1, fc=fc, ec='#999999'))
-        if not np.isnan(v): axs[1].text(b, a, f'{v:.0f}', ha='center', va='center', fontsize=9)
-    axs[1].set_xlim(-.5, W_out - .5); axs[1].set_ylim(H_out - .5, -.5)
-    axs[1].set_title(f'output {H_out}x{W_out}', fontsize=9)
+    zeros = 'inserted zeros and padding' if transposed else 'padding'
+    axs[0].set_title(f'{what}\n(blue: input, white: {zeros}; green: window)', fontsize=9)
+    pos = list(taps.items())
+    prods = np.array([[f'{grid[r, c]:.0f}×{kern[a, b]:+.0f}' for (r, c), (a, b) in pos[row * k:(row + 1) * k]]
+                      for row in range(k)])
+    _cells(axs[1], prods, [['#b6d7a8'] * k] * k, fontsize=9)
+    axs[1].set_title(f'products: window × kernel\nsum = output {out[i, j]:.0f}', fontsize=9)
+    shown = [[f'{out[a, b]:.0f}' if a * W_out + b <= step else '' for b in range(W_out)] for a in range(H_out)]
+    face = [['#fce5cd' if (a, b) == (i, j) else 'white' for b in range(W_out)] for a in range(H_out)]
+    _cells(axs[2], np.array(shown, dtype=object), face)
+    axs[2].set_title(f'output {H_out}x{W_out}', fontsize=9)
     axs[0].figure.suptitle(title, fontsize=10)
+
+def _strip(n_rows, grid, k, out, dpi=None):
+    kw = dict(dpi=dpi) if dpi else {}
+    return plt.subplots(n_rows, 3, figsize=(10, 3.8 * n_rows), squeeze=False, **kw,
+                        gridspec_kw=dict(width_ratios=[grid.shape[1], max(k, 3), max(out.shape[1], 3)]))
 
 def animate_conv(n: int = 5, # input size (n x n)
                  ks: int = 3, # kernel size
@@ -348,13 +364,12 @@ def animate_conv(n: int = 5, # input size (n x n)
     "A matplotlib animation of a convolution (or transposed convolution) on an n x n input, with real numbers."
     size = (conv_transpose_out_size(n, ks, stride, padding, output_padding, dilation) if transposed
             else conv_out_size(n, ks, stride, padding, dilation))
-    x, grid, kern, out, s, d = _frames(n, ks, stride, padding, dilation, transposed, output_padding, seed)
+    x, grid, real, kern, out, s, d = _frames(n, ks, stride, padding, dilation, transposed, output_padding, seed)
     assert out.shape[-1] == size
-    fig, axs = plt.subplots(1, 2, figsize=(7, 3.6), dpi=dpi,
-                            gridspec_kw=dict(width_ratios=[grid.shape[0], max(out.shape[0], 3)]))
+    fig, axs = _strip(1, grid, ks, out, dpi)
     kind = 'transposed conv' if transposed else 'conv'
     title = f'{kind}: n={n}, ks={ks}, stride={stride}, padding={padding}, dilation={dilation} -> {size}x{size}'
-    anim = animation.FuncAnimation(fig, lambda t: _draw(axs, grid, kern, out, s, d, t, padding, transposed, title),
+    anim = animation.FuncAnimation(fig, lambda t: _draw(axs[0], grid, real, kern, out, s, d, t, transposed, title),
                                    frames=out.numel(), interval=interval)
     plt.close(fig)
     return anim
@@ -374,11 +389,11 @@ def conv_frames(n: int = 5, # input size (n x n)
                 max_frames: int = 4, # how many output positions to draw
                 seed: int = 0): # seeds the random small-integer input and kernel
     "The first `max_frames` frames of `animate_conv` as a static strip, for printing."
-    x, grid, kern, out, s, d = _frames(n, ks, stride, padding, dilation, transposed, output_padding, seed)
+    check_int(max_frames, 'max_frames', 'conv_frames', 1)
+    x, grid, real, kern, out, s, d = _frames(n, ks, stride, padding, dilation, transposed, output_padding, seed)
     k = min(max_frames, out.numel())
-    fig, axs = plt.subplots(k, 2, figsize=(7, 3.2 * k), squeeze=False,
-                            gridspec_kw=dict(width_ratios=[grid.shape[0], max(out.shape[0], 3)]))
-    for t in range(k): _draw(axs[t], grid, kern, out, s, d, t, padding, transposed, '')
+    fig, axs = _strip(k, grid, ks, out)
+    for t in range(k): _draw(axs[t], grid, real, kern, out, s, d, t, transposed, '')
     kind = 'transposed conv' if transposed else 'conv'
     fig.suptitle(f'{kind}: n={n}, ks={ks}, stride={stride}, padding={padding}, dilation={dilation}')
     plt.tight_layout()
