@@ -29,6 +29,10 @@ def strong_tfms(pad_mode: str = 'reflection', # fastai's padding: 'zeros', 'bord
 
 PAD_MODES = ('zeros', 'border', 'reflection')  # fastai's padding modes (PyTorch's grid_sample names)
 
+def _check_pad_mode(pad_mode, fn):
+    if pad_mode not in PAD_MODES: raise ValueError(f'{fn}: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}')
+    return pad_mode
+
 def _as_batch(img, fn):
     if not isinstance(img, torch.Tensor): raise TypeError(f'{fn}: img must be a torch.Tensor, got {type(img).__name__}')
     if not img.is_floating_point():
@@ -56,8 +60,7 @@ def show_augmented(img: torch.Tensor, # one image: (H, W), (1, H, W) or (3, H, W
     img = _as_batch(img, 'show_augmented')
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f'show_augmented: n must be an int >= 1, got {n!r}')
-    if pad_mode not in PAD_MODES:
-        raise ValueError(f'show_augmented: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}')
+    _check_pad_mode(pad_mode, 'show_augmented')
     if tfms is None: tfms = strong_tfms(pad_mode)
     out = augment(img[None].repeat(n, 1, 1, 1), tfms)
     cols = math.ceil(math.sqrt(n)); rows = math.ceil(n / cols)
@@ -71,11 +74,16 @@ def show_augmented(img: torch.Tensor, # one image: (H, W), (1, H, W) or (3, H, W
 # %% ../nbs/06_augmentation.ipynb #cbfbd19b
 def ladder(img: torch.Tensor, # one image: (H, W), (1, H, W) or (3, H, W), floats in [0, 1]
            make_tfm: callable, # strength -> a fastai transform applied with probability 1
-           values: list # the strengths
+           values: list, # the strengths
+           pad_mode: str = 'reflection' # for transforms that move pixels: 'zeros', 'border' or 'reflection'
           ) -> torch.Tensor:
     "`img` transformed by `make_tfm(v)` for each v in `values`: a batch (len(values), C, H, W)."
-    img = _as_batch(img, 'ladder')
-    return torch.cat([augment(img[None], [make_tfm(v)]) for v in values])
+    img = _as_batch(img, 'ladder'); _check_pad_mode(pad_mode, 'ladder')
+    def tfm(v):
+        t = make_tfm(v)
+        if hasattr(t, 'pad_mode'): t.pad_mode = pad_mode  # fastai's affine and warp transforms read it when applied
+        return t
+    return torch.cat([augment(img[None], [tfm(v)]) for v in values])
 
 LADDERS = {  # name: (transform for a fixed strength v, strengths)
     'brightness': (lambda v: Brightness(max_lighting=0.9, p=1., draw=v), [0.1, 0.3, 0.5, 0.7, 0.9]),
@@ -86,19 +94,23 @@ LADDERS = {  # name: (transform for a fixed strength v, strengths)
 
 def show_ladders(img: torch.Tensor, # one image, as for `ladder`
                  ladders: dict = None, # name: (make_tfm, values); default `LADDERS`
-                 figsize=None): # (width, height) in inches (None: from the grid)
+                 figsize=None, # (width, height) in inches (None: from the grid)
+                 pad_mode: str = 'reflection', # as `ladder`
+                 title: str = None): # figure title
     "One row per transform in `ladders`, one column per strength."
     ladders = ladders or LADDERS
+    _check_pad_mode(pad_mode, 'show_ladders')
     n = max(len(v) for _, v in ladders.values())
     img = _as_batch(img, 'show_ladders')
     figsize = figsize or (2.6 * n, 2.6 * len(ladders) * img.shape[1] / img.shape[2] + 0.6)
     fig, axs = plt.subplots(len(ladders), n, figsize=figsize, squeeze=False)
     for r, (name, (mk, vals)) in enumerate(ladders.items()):
-        for c, (v, im) in enumerate(zip(vals, ladder(img, mk, vals))):
+        for c, (v, im) in enumerate(zip(vals, ladder(img, mk, vals, pad_mode))):
             ax = axs[r, c]; ax.set_xticks([]); ax.set_yticks([])
             draw_image(im, ax)
             ax.set_title(f'{v}', fontsize=9)
             if c == 0: ax.set_ylabel(name)
+    fig.suptitle(title or f'each row: one transform at increasing strength (padding: {pad_mode})')
     fig.tight_layout()
     return fig
 
