@@ -13,13 +13,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from matplotlib import animation
-from .core import as_pair, check_int
+from .core import as_pair, check_int, check_model_input
 from .hooks import ModelState, get_layer
 
 # %% auto #0
-__all__ = ['conv_out_size', 'conv_transpose_out_size', 'same_padding', 'pad_modes', 'trace_shapes', 'receptive_field',
-           'trace_order', 'empirical_receptive_field', 'predicted_box', 'transposed_as_conv', 'animate_conv',
-           'animation_gif', 'conv_frames']
+__all__ = ['conv_out_size', 'conv_transpose_out_size', 'same_padding', 'pool_out_size', 'pad_modes', 'trace_shapes',
+           'receptive_field', 'trace_order', 'empirical_receptive_field', 'predicted_box', 'transposed_as_conv',
+           'animate_conv', 'animation_gif', 'conv_frames']
 
 # %% ../nbs/02_strides_padding.ipynb #718d7da2
 def _layer_ints(fn, n, ks, stride, padding, dilation):
@@ -33,7 +33,7 @@ def conv_out_size(n: int, # input size (height or width)
                   padding: int = 0, # zeros added on each side
                   dilation: int = 1 # spacing between kernel elements
                  ) -> int:
-    "Output size of a convolution or pooling layer along one axis: (n + 2*padding - dilation*(ks-1) - 1)//stride + 1."
+    "Output size of a convolution along one axis: (n + 2*padding - dilation*(ks-1) - 1)//stride + 1 (pools: below)."
     fn = 'conv_out_size'
     n, ks, stride, padding, dilation = _layer_ints(fn, n, ks, stride, padding, dilation)
     span = dilation * (ks - 1) + 1
@@ -76,22 +76,50 @@ def same_padding(ks: int, # kernel size
                          f"kernel, or nn.Conv2d(padding='same'), which pads unevenly")
     return total // 2
 
+def pool_out_size(n: int, # input size (height or width)
+                  ks: int, # window size
+                  stride: int = None, # step between windows (None: ks, as PyTorch's pooling layers)
+                  padding: int = 0, # added on each side; at most half the window, as PyTorch requires
+                  dilation: int = 1, # spacing between window elements (max pooling only)
+                  ceil_mode: bool = False # round up: a last, partial window counts if it starts inside the input
+                 ) -> int:
+    "Output size of `nn.MaxPool2d`/`nn.AvgPool2d` along one axis, with PyTorch's rules for padding and `ceil_mode`."
+    fn = 'pool_out_size'
+    n, ks, stride, padding, dilation = _layer_ints(fn, n, ks, ks if stride is None else stride, padding, dilation)
+    span = dilation * (ks - 1) + 1
+    if padding > ks // 2:
+        raise ValueError(f'{fn}: padding must be at most half the window size ({ks // 2} for ks={ks}), got {padding}')
+    out = -(-(n + 2 * padding - span) // stride) + 1 if ceil_mode else (n + 2 * padding - span) // stride + 1
+    if ceil_mode and (out - 1) * stride >= n + padding: out -= 1  # the last window must start inside the input
+    if out < 1:
+        raise ValueError(f'{fn}: the window spans {span} pixels but the padded input has only {n + 2 * padding}: '
+                         f'the output would be empty')
+    return out
+
 # %% ../nbs/02_strides_padding.ipynb #3bf9e8a2
 def pad_modes(x: torch.Tensor, # a 2-D image (H, W)
               pad: int = 1 # pixels added on every side
              ) -> dict:
     "`x` (H, W) padded by `pad` on every side with each of PyTorch's modes (zeros, reflect, replicate, circular)."
+    fn = 'pad_modes'
+    if not isinstance(x, torch.Tensor) or x.ndim != 2:
+        raise TypeError(f'{fn}: x must be a 2-D tensor (H, W), got {getattr(x, "shape", type(x).__name__)}')
+    pad = check_int(pad, 'pad', fn, 0)
+    if pad >= min(x.shape): raise ValueError(f'{fn}: pad must be smaller than the image ({tuple(x.shape)}), got {pad}')
     return {m: F.pad(x[None, None].float(), (pad,) * 4, mode='constant' if m == 'zeros' else m)[0, 0]
             for m in ('zeros', 'reflect', 'replicate', 'circular')}
 
 # %% ../nbs/02_strides_padding.ipynb #23ca9ccc
 def _geometry(m):
     "Kernel, stride, padding, dilation of a sliding-window layer (pairs), or None."
-    if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+    if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.LPPool2d)):
         k, s = as_pair(m.kernel_size), as_pair(m.stride if m.stride is not None else m.kernel_size)
-        p = as_pair(m.padding) if not isinstance(m.padding, str) else None
+        p = as_pair(getattr(m, 'padding', 0)) if not isinstance(getattr(m, 'padding', 0), str) else None
         d = as_pair(getattr(m, 'dilation', 1))
         return k, s, p, d
+    if isinstance(m, nn.PixelUnshuffle):  # each output pixel gathers an r x r block: a window of r, stride r
+        r = as_pair(m.downscale_factor)
+        return r, r, (0, 0), (1, 1)
     return None
 
 def _formula(m, h_in, h_out, axis=0):
@@ -119,7 +147,8 @@ def _input(model, input_size, fn):
     if isinstance(input_size, int) or len(input_size) != 3 or not all(isinstance(v, int) and v > 0 for v in input_size):
         raise ValueError(f'{fn}: input_size must be (C, H, W) of positive ints, got {input_size!r}')
     p = _param(model)
-    return torch.zeros(1, *input_size, dtype=p.dtype if p.is_floating_point() else torch.float32, device=p.device)
+    x = torch.zeros(1, *input_size, dtype=p.dtype if p.is_floating_point() else torch.float32, device=p.device)
+    return check_model_input(model, x, fn, finite=False)
 
 def trace_shapes(model: nn.Module, # any model; its leaf layers are traced
                  input_size: tuple # one input's size (C, H, W), no batch axis
@@ -150,7 +179,15 @@ def trace_shapes(model: nn.Module, # any model; its leaf layers are traced
 
 # %% ../nbs/02_strides_padding.ipynb #c6880184
 _POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.Dropout,
-              nn.Dropout2d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.ELU, nn.Hardswish, nn.PReLU)
+              nn.Dropout2d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.ELU, nn.Hardswish, nn.PReLU,
+              nn.Hardsigmoid, nn.Mish, nn.Softplus, nn.LayerNorm, nn.AlphaDropout, nn.Hardtanh)
+_GLOBAL = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Linear)
+_POINTWISE_FNS = {'add', 'iadd', 'sub', 'mul', 'imul', 'truediv', 'neg', 'cat', 'relu', 'relu_', 'relu6', 'sigmoid',
+                  'tanh', 'silu', 'gelu', 'hardswish', 'hardsigmoid', 'leaky_relu', 'elu', 'hardtanh', 'clamp',
+                  'dropout', 'batch_norm', 'layer_norm', 'add_', 'mul_', 'sigmoid_', 'contiguous', 'clone', 'float',
+                  'to', 'type_as', 'unsqueeze', 'getattr', 'chunk', 'split', 'stochastic_depth', 'channel_shuffle'}
+_GLOBAL_FNS = {'mean', 'adaptive_avg_pool2d', 'adaptive_max_pool2d', 'linear', 'amax', 'sum'}
+_SHAPE_FNS = {'size', 'dim', 'flatten', 'view', 'reshape', 'squeeze', 'permute', 'transpose'}  # maps only if 4-D
 
 def _rf_step(info, m):
     rf, jump, start = info
@@ -162,47 +199,147 @@ def _rf_step(info, m):
             tuple(j * s_ for j, s_ in zip(jump, s)),
             tuple(st + (d_ * (k_ - 1) / 2 - p_) * j for st, k_, d_, p_, j in zip(start, k, d, p, jump)))
 
+def _union(infos):
+    "Where branches meet (add, concat): per axis, the smallest box that holds every branch's box."
+    if len(infos) == 1: return infos[0]
+    rf, jump, start = [], [], []
+    for a in range(2):
+        lo = min(i[2][a] - i[0][a] / 2 for i in infos); hi = max(i[2][a] + i[0][a] / 2 for i in infos)
+        rf.append(hi - lo); start.append((lo + hi) / 2 if math.isfinite(hi - lo) else infos[0][2][a])
+        jump.append(max(i[1][a] for i in infos))
+    return tuple(rf), tuple(jump), tuple(start)
+
+def _whole(info):
+    "After a global pool that feeds back into the map (squeeze-and-excitation): every unit sees the whole input."
+    return (math.inf, math.inf), info[1], info[2]
+
+def _fn_name(node):
+    t = node.target
+    return t if isinstance(t, str) else getattr(t, '__name__', str(t)).lstrip('_')
+
+def _arg(node, i, name, default):
+    return node.args[i] if len(node.args) > i else node.kwargs.get(name, default)
+
+def _pool_module(node, name):
+    "The pooling layer equivalent to a functional pooling call in `forward` (F.max_pool2d, F.avg_pool2d, ...)."
+    if name in ('max_pool2d', 'max_pool2d_with_indices'):
+        return nn.MaxPool2d(_arg(node, 1, 'kernel_size', None), _arg(node, 2, 'stride', None),
+                            _arg(node, 3, 'padding', 0), _arg(node, 4, 'dilation', 1))
+    if name == 'avg_pool2d':
+        return nn.AvgPool2d(_arg(node, 1, 'kernel_size', None), _arg(node, 2, 'stride', None),
+                            _arg(node, 3, 'padding', 0))
+    if name == 'lp_pool2d':
+        return nn.LPPool2d(_arg(node, 1, 'norm_type', 2), _arg(node, 2, 'kernel_size', None),
+                           _arg(node, 3, 'stride', None))
+    if name == 'pixel_unshuffle': return nn.PixelUnshuffle(_arg(node, 1, 'downscale_factor', None))
+    return None
+
+def _slice_step(info, node):
+    "Indexing: strided slicing of H and W (`x[..., ::2, ::2]`) moves and spreads the units; channel indexing does not."
+    idx = node.args[1]
+    if not isinstance(idx, (tuple, slice)): return info  # an item of a list or tuple (e.g. from `chunk`)
+    items = idx if isinstance(idx, tuple) else (idx,)
+    if Ellipsis in items:
+        tail = items[items.index(Ellipsis) + 1:]
+        spatial = (slice(None),) * (2 - len(tail)) + tuple(tail[-2:])
+    else: spatial = tuple(items[2:4]) + (slice(None),) * (2 - len(items[2:4]))
+    rf, jump, start = info
+    new_jump, new_start = list(jump), list(start)
+    for a, sl in enumerate(spatial):
+        if not isinstance(sl, slice) or any(v is not None and (not isinstance(v, int) or v < 0)
+                                            for v in (sl.start, sl.step)):
+            raise ValueError(f'receptive_field: indexing {node.name} ({idx!r}) is not modelled: only slices with '
+                             f'non-negative start and step are')
+        new_start[a] = start[a] + (sl.start or 0) * jump[a]; new_jump[a] = jump[a] * (sl.step or 1)
+    return rf, tuple(new_jump), tuple(new_start)
+
+def _unmodelled(what, name):
+    return ValueError(f'receptive_field: {what} {name!r} changes the grid in a way the receptive-field arithmetic does '
+                      f'not model (it handles convolutions, pooling, strided slicing and pixel-wise layers); '
+                      f'use empirical_receptive_field to measure it')
+
 def _rf_row(name, m, info):
     rf, jump, start = info
     one = lambda v: v[0] if v[0] == v[1] else v
-    fix = lambda v: int(v) if float(v).is_integer() else v
-    return dict(layer=name, type=type(m).__name__, rf=one(rf), jump=one(jump),
-                start=one(tuple(fix(v) for v in start)))
+    fix = lambda v: int(v) if math.isfinite(v) and float(v).is_integer() else v
+    return dict(layer=name, type=m if isinstance(m, str) else type(m).__name__, rf=one(tuple(fix(v) for v in rf)),
+                jump=one(tuple(fix(v) for v in jump)), start=one(tuple(fix(v) for v in start)))
+
+def _module_step(name, m, info):
+    "The info after leaf module `m`, or None for global layers (the map ends there)."
+    if isinstance(m, _GLOBAL): return None
+    if not isinstance(m, _POINTWISE) and _geometry(m) is None:
+        raise _unmodelled('layer', f'{name} ({type(m).__name__})')
+    return _rf_step(info, m)
+
+def _out_shape(node):
+    meta = node.meta.get('tensor_meta')
+    return tuple(meta.shape) if meta is not None and hasattr(meta, 'shape') else None
+
+def _pointwise_or_end(info, shape):
+    "Reshapes, permutes and linear layers act pixel by pixel while the result is still a map (4-D or more)."
+    return info if shape is not None and len(shape) >= 4 else None
+
+def _global_or_not(info, shape):
+    "A reduction over the whole grid (to 1x1, or fewer dimensions) sees the whole input; one over channels does not."
+    return info if shape is not None and len(shape) >= 4 and shape[-2:] != (1, 1) else _whole(info)
+
+def _node_step(node, info, mods, rows):
+    "The info after one traced node (None: it carries no map), appending a table row where a layer acts."
+    shape = _out_shape(node)
+    def row(name, m, new):
+        if new is not None and not (math.isinf(new[0][0]) and shape is not None and shape[-2:] == (1, 1)):
+            rows.append(_rf_row(name, m, new))  # no rows for the head after global pooling
+        return new
+    if node.op == 'call_module':
+        m = mods[node.target]
+        if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+            return row(node.target, m, _global_or_not(info, shape))
+        if isinstance(m, _GLOBAL): return row(node.target, m, _pointwise_or_end(info, shape))
+        return row(node.target, m, _module_step(node.target, m, info))
+    if node.op not in ('call_function', 'call_method'): return info
+    name = _fn_name(node)
+    if (m := _pool_module(node, name)) is not None: return row(node.name, m, _rf_step(info, m))
+    if name == 'getitem': return _slice_step(info, node)
+    if name in _GLOBAL_FNS: return _global_or_not(info, shape)
+    if name in _SHAPE_FNS: return _pointwise_or_end(info, shape)
+    if name in _POINTWISE_FNS: return row(node.name, 'cat', info) if name == 'cat' else info
+    raise _unmodelled('the operation', f'{name} ({node.name})')
+
+def _propagate_shapes(model, gm, input_size):
+    "Record every node's output shape (`node.meta['tensor_meta']`) with one forward pass, leaving the model as found."
+    from torch.fx.passes.shape_prop import ShapeProp  # lazy: only receptive_field needs it
+    with ModelState(model):
+        model.eval()
+        with torch.no_grad(): ShapeProp(gm).propagate(_input(model, input_size, 'receptive_field'))
 
 def receptive_field(model: nn.Module, # a CNN; ResNet-style branches are followed with torch.fx
                     input_size: tuple # one input's size (C, H, W), used to check that the model runs
                    ) -> 'pd.DataFrame':
-    "One row per leaf layer before global pooling: field `rf`, `jump` (effective stride), `start` (1st centre)."
+    "One row per layer on the way to global pooling: field `rf` (inf: the whole input), `jump`, `start` (1st centre)."
     if not isinstance(model, nn.Module):
         raise TypeError(f'receptive_field: model must be an nn.Module, got {type(model).__name__}')
     trace_shapes(model, input_size)  # validates input_size and that the model runs, leaving it as it was
     mods = dict(model.named_modules())
     start_info = ((1, 1), (1, 1), (0.5, 0.5))  # a pixel sees itself; pixel i's centre is at i + 0.5
     rows = []
-    try: gm = torch.fx.symbolic_trace(model)
+    try: gm = torch.fx.symbolic_trace(model); _propagate_shapes(model, gm, input_size)
     except Exception: gm = None  # not traceable (data-dependent control flow, ...)
     if gm is None:  # fall back to the call order of the leaf layers
         info = start_info
         for name, m in trace_order(model, input_size):
-            if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Linear)): break
-            info = _rf_step(info, m); rows.append(_rf_row(name, m, info))
-        return pd.DataFrame(rows)
-    infos = {}
-    for node in gm.graph.nodes:
-        ins = [infos[a] for a in node.all_input_nodes if a in infos]
-        if node.op == 'placeholder': infos[node] = start_info; continue
-        if not ins: continue
-        best = max(ins, key=lambda i: i[0])  # where branches meet: the largest field
-        if node.op == 'call_module':
-            m = mods[node.target]
-            if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Linear)):
-                continue  # global: not a map any more
-            infos[node] = _rf_step(best, m)
-            rows.append(_rf_row(node.target, m, infos[node]))
-        elif node.op == 'call_function' and node.target in (torch.flatten, F.adaptive_avg_pool2d, F.adaptive_max_pool2d,
-                                                             F.linear): continue
-        elif node.op == 'call_method' and node.target in ('view', 'flatten', 'reshape', 'mean', 'size'): continue
-        else: infos[node] = best  # add, mul, relu, cat, ...: pointwise
+            if (info := _module_step(name, m, info)) is None: break
+            rows.append(_rf_row(name, m, info))
+    else:
+        infos = {}
+        for node in gm.graph.nodes:
+            if node.op == 'placeholder': infos[node] = start_info; continue
+            ins = [infos[a] for a in node.all_input_nodes if a in infos]
+            if ins and (new := _node_step(node, _union(ins), mods, rows)) is not None: infos[node] = new
+    windows = ('Conv2d', 'MaxPool2d', 'AvgPool2d', 'LPPool2d', 'PixelUnshuffle')
+    if not any(r['type'] in windows or isinstance(mods.get(r['layer']), nn.Conv2d) for r in rows):
+        raise ValueError('receptive_field: the model has no convolution or pooling layer before its global pooling: '
+                         'no receptive field to compute')
     return pd.DataFrame(rows)
 
 def trace_order(model: nn.Module, # any model
@@ -222,12 +359,29 @@ def trace_order(model: nn.Module, # any model
     return order
 
 # %% ../nbs/02_strides_padding.ipynb #e3845a5d
+def _window_mean(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    "Max pooling's windows (kernel, stride, padding, dilation, ceil_mode), averaged: same dependencies, no ties."
+    k, d, p = as_pair(kernel_size), as_pair(dilation), as_pair(padding)
+    s = as_pair(stride if stride not in (None, []) else kernel_size)
+    H, W = x.shape[-2:]
+    out = [pool_out_size(n, k_, s_, p_, d_, ceil_mode) for n, k_, s_, p_, d_ in zip((H, W), k, s, p, d)]
+    extra = [max(0, (o - 1) * s_ + d_ * (k_ - 1) + 1 - (n + 2 * p_))
+             for o, n, k_, s_, p_, d_ in zip(out, (H, W), k, s, p, d)]
+    xp = F.pad(x, (p[1], p[1] + extra[1], p[0], p[0] + extra[0]))  # ceil_mode's last, partial window
+    cols = F.unfold(xp, k, dilation=d, stride=s)  # (N, C*kh*kw, L)
+    return cols.view(x.shape[0], x.shape[1], k[0] * k[1], *out).mean(2)
+
+class _WindowMean(nn.Module):
+    def __init__(self, pool): super().__init__(); self.pool = pool
+    def forward(self, x):
+        p = self.pool
+        return _window_mean(x, p.kernel_size, p.stride, p.padding, p.dilation, p.ceil_mode)
+
 def _structural_copy(model):
     m = copy.deepcopy(model).double().eval()
     def swap(parent):
         for n, c in parent.named_children():
-            if isinstance(c, nn.MaxPool2d):
-                setattr(parent, n, nn.AvgPool2d(c.kernel_size, c.stride, c.padding, ceil_mode=c.ceil_mode))
+            if isinstance(c, nn.MaxPool2d): setattr(parent, n, _WindowMean(c))
             elif isinstance(c, _POINTWISE): setattr(parent, n, nn.Identity())
             else: swap(c)
     swap(m)
@@ -245,14 +399,23 @@ def empirical_receptive_field(model: nn.Module, # a CNN (left untouched: a copy 
     "Bounding box `(top, bottom, left, right)` of the input pixels that `unit` of `layer` depends on (by autograd)."
     fn = 'empirical_receptive_field'
     if not isinstance(layer, str): raise TypeError(f'{fn}: layer must be a module name of the model, got {layer!r}')
+    _input(model, input_size, fn)  # checks input_size
     m = _structural_copy(model)
     target, store = get_layer(m, layer, fn), {}
     x = torch.ones(1, *input_size, dtype=torch.float64, requires_grad=True)
-    with ModelState(m) as s:
-        s.hook(target, lambda mod, i, o: store.__setitem__('out', o))
-        m(x)
+    max_pool2d = F.max_pool2d
+    try:
+        F.max_pool2d = _window_mean  # F.max_pool2d called in a forward: its windows, structurally
+        with ModelState(m) as s:
+            s.hook(target, lambda mod, i, o: store.__setitem__('out', o))
+            m(x)
+    finally: F.max_pool2d = max_pool2d
     out = store['out']
-    r, c = unit if unit is not None else (out.shape[2] // 2, out.shape[3] // 2)
+    if unit is None: r, c = out.shape[2] // 2, out.shape[3] // 2
+    else:
+        r, c = as_pair(unit, 'unit', fn)
+        if not (0 <= r < out.shape[2] and 0 <= c < out.shape[3]):
+            raise ValueError(f"{fn}: unit must lie inside {layer}'s {out.shape[2]}x{out.shape[3]} output, got {unit}")
     g, = torch.autograd.grad(out[0, :, r, c].sum(), x)
     nz = g[0].abs().sum(0) > 0
     rows, cols = nz.any(1).nonzero()[:, 0], nz.any(0).nonzero()[:, 0]
@@ -378,6 +541,9 @@ def animation_gif(anim, # a matplotlib animation, e.g. from `animate_conv`
                   fps: float = 1.5 # frames per second
                  ) -> bytes:
     "Render an animation to GIF bytes (Pillow, no ffmpeg); `IPython.display.Image(data=..., format='gif')` shows it."
+    if not isinstance(anim, animation.Animation):
+        raise TypeError(f'animation_gif: anim must be a matplotlib animation (from animate_conv), '
+                        f'got {type(anim).__name__}')
     with tempfile.TemporaryDirectory() as d:
         f = os.path.join(d, 'anim.gif')
         anim.save(f, writer=animation.PillowWriter(fps=fps))
@@ -390,6 +556,8 @@ def conv_frames(n: int = 5, # input size (n x n)
                 seed: int = 0): # seeds the random small-integer input and kernel
     "The first `max_frames` frames of `animate_conv` as a static strip, for printing."
     check_int(max_frames, 'max_frames', 'conv_frames', 1)
+    if transposed: conv_transpose_out_size(n, ks, stride, padding, output_padding, dilation)  # clear errors for sizes
+    else: conv_out_size(n, ks, stride, padding, dilation)
     x, grid, real, kern, out, s, d = _frames(n, ks, stride, padding, dilation, transposed, output_padding, seed)
     k = min(max_frames, out.numel())
     fig, axs = _strip(k, grid, ks, out)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from fastai.data.core import DataLoaders
 from fastai.torch_core import TensorImage
 from fastai.vision.augment import aug_transforms, Rotate, Brightness, Contrast, Warp
-from .core import check_int, draw_image, resolve_device
+from .core import check_channels_first, check_int, draw_image, resolve_device
 from .data import load_mnist, TensorDataLoader
 from .cnn import train_cnn
 
@@ -38,6 +38,7 @@ def _as_batch(img, fn):
     if not img.is_floating_point():
         raise TypeError(f'{fn}: img must be a float tensor in [0, 1], got {img.dtype}; use img.float() / 255')
     if img.ndim == 2: img = img[None]
+    check_channels_first(img, 'img', fn)
     if img.ndim != 3 or img.shape[0] not in (1, 3):
         raise ValueError(f'{fn}: img must be (H, W), (1, H, W) or (3, H, W), got shape {tuple(img.shape)}')
     return img
@@ -46,6 +47,12 @@ def augment(xb: torch.Tensor, # a batch (N, C, H, W) of floats in [0, 1]
             tfms: list # fastai batch transforms
            ) -> torch.Tensor:
     "Apply fastai batch transforms `tfms` to a batch (N, C, H, W), as for a training batch; returns a plain tensor."
+    if not isinstance(xb, torch.Tensor) or xb.ndim != 4 or not xb.is_floating_point():
+        raise TypeError(f'augment: xb must be a float batch (N, C, H, W), got '
+                        f'{getattr(xb, "shape", type(xb).__name__)} {getattr(xb, "dtype", "")}')
+    check_channels_first(xb, 'xb', 'augment')
+    if not isinstance(tfms, (list, tuple)) or not all(callable(t) for t in tfms):
+        raise TypeError(f'augment: tfms must be a list of fastai transforms, got {tfms!r}')
     x = TensorImage(xb)
     for t in tfms: x = t(x, split_idx=0)
     return x.as_subclass(torch.Tensor)
@@ -79,6 +86,9 @@ def ladder(img: torch.Tensor, # one image: (H, W), (1, H, W) or (3, H, W), float
           ) -> torch.Tensor:
     "`img` transformed by `make_tfm(v)` for each v in `values`: a batch (len(values), C, H, W)."
     img = _as_batch(img, 'ladder'); _check_pad_mode(pad_mode, 'ladder')
+    if not callable(make_tfm): raise TypeError(f'ladder: make_tfm must be a function of the strength, got {make_tfm!r}')
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ValueError(f'ladder: values must be a non-empty list of strengths, got {values!r}')
     def tfm(v):
         t = make_tfm(v)
         if hasattr(t, 'pad_mode'): t.pad_mode = pad_mode  # fastai's affine and warp transforms read it when applied

@@ -6,11 +6,12 @@
 from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from .core import as_pair, draw_image
+from .core import as_pair, check_channels_first, check_model_input, draw_image
 from .hooks import ModelState, get_layer
 
 # %% auto #0
@@ -24,6 +25,10 @@ def _check_x(x, fn):
         hint = '; for one image use x[None]' if x.ndim == 3 else ''
         raise ValueError(f'{fn}: x must be a batch (N, C, H, W), got shape {tuple(x.shape)}{hint}')
     if not x.is_floating_point(): raise TypeError(f'{fn}: x must be a float tensor, got {x.dtype}')
+
+def _map_dtype(t):
+    "float64 stays float64; half and bfloat16 become float32."
+    return torch.promote_types(t.dtype, torch.float32)
 
 class _Untouched(ModelState):
     "Run a model in eval mode with a capturing hook on `layer`; its modes, hooks and grad mode come back on exit."
@@ -43,12 +48,16 @@ class _Untouched(ModelState):
         if not isinstance(out, torch.Tensor):
             raise TypeError(f'the target layer must output a tensor, got {type(out).__name__}')
         if self.grad_after: torch.set_grad_enabled(True)  # record the graph from here on only
-        self.acts = out.detach().requires_grad_(self.grad_after)
+        # our own copy: a layer may return its input (Identity, Dropout in eval), which the caller may overwrite later
+        self.acts = out.detach().clone().requires_grad_(self.grad_after)
         return self.acts * 1  # the rest of the model gets a copy: in-place ops after the layer can't change `acts`
 
 def _run(model, x, layer, fn, grad_after):
-    with _Untouched(model, layer, grad_after) as u:
-        logits = model(x)
+    check_model_input(model, x, fn)
+    with torch.inference_mode(False):  # gradients are needed, also inside a caller's torch.inference_mode()
+        if x.is_inference(): x = x.clone()  # an inference tensor can't enter autograd; a clone made here can
+        with _Untouched(model, layer, grad_after) as u:
+            logits = model(x)
     if u.acts is None: raise ValueError(f'{fn}: the target layer was not called in the forward pass')
     if u.calls > 1:
         raise ValueError(f'{fn}: the target layer is called {u.calls} times in one forward pass; '
@@ -69,7 +78,7 @@ def mean_activation_map(model: nn.Module, # any model
     fn = 'mean_activation_map'
     layer = get_layer(model, layer, fn); _check_x(x, fn)
     acts, _ = _run(model, x, layer, fn, grad_after=False)
-    return acts.float().mean(1)
+    return acts.to(_map_dtype(acts)).mean(1)
 
 # %% ../nbs/05_heatmaps.ipynb #9d32324b
 def show_heatmap(img: torch.Tensor, # (3, H, W), (1, H, W) or (H, W) image in [0, 1]
@@ -85,6 +94,7 @@ def show_heatmap(img: torch.Tensor, # (3, H, W), (1, H, W) or (H, W) image in [0
         raise ValueError(f'show_heatmap: heatmap must be a 2-D tensor (h, w), got {got}')
     if not isinstance(img, torch.Tensor) or img.ndim not in (2, 3):
         raise ValueError(f'show_heatmap: img must be (3, H, W) or (H, W), got {getattr(img, "shape", type(img))}')
+    check_channels_first(img, 'img', 'show_heatmap')
     H, W = img.shape[-2:]
     hm = heatmap.detach().float().cpu()
     up = F.interpolate(hm[None, None], size=(H, W), mode='bilinear', align_corners=False)[0, 0]
@@ -101,6 +111,11 @@ def show_heatmap(img: torch.Tensor, # (3, H, W), (1, H, W) or (H, W) image in [0
 def _targets(targets, logits, fn):
     n = logits.shape[0]
     if targets is None: return logits.argmax(1)
+    if isinstance(targets, np.integer): targets = int(targets)
+    if isinstance(targets, (torch.Tensor, np.ndarray)) and targets.ndim == 0:
+        if targets.dtype in (torch.bool, np.bool_) or torch.as_tensor(targets).is_floating_point():
+            raise TypeError(f'{fn}: targets must be None, an int or one class per image, got {targets!r}')
+        targets = int(targets)
     if isinstance(targets, bool):
         raise TypeError(f'{fn}: targets must be None, an int or one class per image, got a bool')
     if isinstance(targets, int): t = torch.full((n,), targets, dtype=torch.long, device=logits.device)
@@ -144,16 +159,17 @@ def class_activation_map(model: nn.Module, # a model ending in global average po
     layer = get_layer(model, layer, fn); _check_x(x, fn)
     if not isinstance(fc, nn.Linear):
         raise TypeError(f'{fn}: fc must be the nn.Linear classifier, got {type(fc).__name__}')
+    if not any(m is fc for m in model.modules()): raise ValueError(f'{fn}: fc is not a module of the model')
     acts, logits = _run(model, x, layer, fn, grad_after=False)
     if acts.shape[1] != fc.in_features:
         raise ValueError(f'{fn}: layer outputs {acts.shape[1]} channels but fc expects {fc.in_features} features')
     t = _targets(targets, logits, fn)
     with torch.autocast(acts.device.type, enabled=False):
-        w = fc.weight.detach()[t].float()
-        acts = acts.float()
+        acts = acts.to(_map_dtype(acts))
+        w = fc.weight.detach()[t].to(acts.dtype)
         raw = torch.einsum('nc,nchw->nhw', w, acts)
-    return CAMResult(raw=raw, weights=w, acts=acts,
-                     scores=logits.detach()[torch.arange(len(t)), t].float(), targets=t, logits=logits.detach())
+    return CAMResult(raw=raw, weights=w, acts=acts, scores=logits.detach()[torch.arange(len(t)), t].to(acts.dtype),
+                     targets=t, logits=logits.detach())
 
 # %% ../nbs/05_heatmaps.ipynb #96f8b6b6
 def grad_cam(model: nn.Module, # any model returning class scores (N, n_classes)
@@ -165,16 +181,16 @@ def grad_cam(model: nn.Module, # any model returning class scores (N, n_classes)
     fn = 'grad_cam'
     layer = get_layer(model, layer, fn); _check_x(x, fn)
     acts, logits = _run(model, x, layer, fn, grad_after=True)
-    t = _targets(targets, logits, fn)
-    with torch.enable_grad():  # also inside a caller's torch.no_grad()
+    with torch.inference_mode(False), torch.enable_grad():  # also inside a caller's no_grad() or inference_mode()
+        t = _targets(targets, logits, fn)
         scores = logits[torch.arange(len(t), device=logits.device), t]
         # images are independent in eval mode: d(sum)/d(acts[i]) = d(score_i)/d(acts[i])
         grads, = torch.autograd.grad(scores.sum(), acts)
     with torch.autocast(acts.device.type, enabled=False):  # the weighting in float32, also under a caller's autocast
-        w = grads.float().mean((2, 3))
-        a = acts.detach().float()
+        a = acts.detach().to(_map_dtype(acts))
+        w = grads.to(a.dtype).mean((2, 3))
         raw = torch.einsum('nc,nchw->nhw', w, a)
-    return CAMResult(raw=raw, weights=w, acts=a, scores=scores.detach().float(), targets=t, logits=logits.detach())
+    return CAMResult(raw=raw, weights=w, acts=a, scores=scores.detach().to(a.dtype), targets=t, logits=logits.detach())
 
 # %% ../nbs/05_heatmaps.ipynb #fc58b4e5
 def _score_grad(logits, acts, targets):

@@ -4,13 +4,14 @@
 
 # %% ../nbs/90_cli.ipynb #829a846a
 from __future__ import annotations
-import argparse, difflib, json, math, sys, tempfile, time, warnings
+import argparse, ctypes, ctypes.util, difflib, json, math, os, shutil, sys, tempfile, time, uuid, warnings
+from contextlib import contextmanager
 from pathlib import Path
 from .core import DATASETS, resolve_device
 from .hooks import get_layer
 
 # %% auto #0
-__all__ = ['cmd_data', 'check_out_dir', 'cmd_train', 'imagenet_target', 'cmd_gradcam', 'build_parser', 'main']
+__all__ = ['cmd_data', 'staged_out', 'cmd_train', 'imagenet_target', 'cmd_gradcam', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #e10c06cf
 class _Parser(argparse.ArgumentParser):
@@ -28,6 +29,13 @@ def _positive(kind):
         return v
     return parse
 
+def _seed(s: str) -> int:
+    "An argparse `type`: a seed NumPy accepts, an int in [0, 2**32 - 1]."
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f'invalid int value: {s!r}') from None
+    if not 0 <= v < 2**32: raise argparse.ArgumentTypeError(f'must be in [0, 2**32 - 1], got {s}')
+    return v
+
 # %% ../nbs/90_cli.ipynb #ed4de48f
 def cmd_data(args # the parsed arguments of `coursekit data`
             ) -> int:
@@ -41,26 +49,62 @@ def cmd_data(args # the parsed arguments of `coursekit data`
     return 0
 
 # %% ../nbs/90_cli.ipynb #ddb7769f
-def check_out_dir(out # the folder to write into
-                 ) -> Path:
-    "Create `out` if needed and check that a file can be written in it; OSError with a clear message otherwise."
-    out = Path(out)
+def _exchange(a: Path, b: Path) -> bool:
+    "Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the system can't."
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix='.write-test-'): pass
-    except OSError as e:
-        raise OSError(f'--out {out} is not writable ({e.strerror or e})') from None
-    return out
+        libc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)
+        return libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0  # AT_FDCWD, RENAME_EXCHANGE
+    except (AttributeError, OSError, TypeError): return False
+
+def _publish(tmp: Path, out: Path):
+    "Make the complete folder `tmp` the new `out`: `out` is always the old complete set or the new one."
+    if not out.exists(): tmp.rename(out); return
+    if _exchange(tmp, out): shutil.rmtree(tmp, ignore_errors=True); return  # tmp now holds the old set
+    old = out.with_name(f'.{out.name}.old-{uuid.uuid4().hex}')  # no atomic swap here: two renames
+    out.rename(old); tmp.rename(out); shutil.rmtree(old, ignore_errors=True)
+
+@contextmanager
+def staged_out(out # the folder a run writes into
+              ):
+    "Write into a fresh folder beside `out`, which replaces `out` only when the run completes; one run at a time."
+    from filelock import FileLock, Timeout  # lazy, as every import of a library here: `--help` answers at once
+    out = Path(out)
+    if out.exists() and not out.is_dir(): raise OSError(f'--out {out} exists and is not a folder')
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f'.{out.name}.write-test-'): pass
+    except OSError as e: raise OSError(f'--out {out} is not writable ({e.strerror or e})') from None
+    lock = FileLock(str(out.with_name(f'.{out.name}.lock')), timeout=0)
+    try: lock.acquire()
+    except Timeout:
+        raise OSError(f'--out {out} is being written by another run; wait for it, or choose another --out') from None
+    except OSError as e: raise OSError(f'--out {out} is not writable ({e.strerror or e})') from None
+    tmp = out.with_name(f'.{out.name}.tmp-{uuid.uuid4().hex}')
+    try:
+        for stale in out.parent.glob(f'.{out.name}.tmp-*'): shutil.rmtree(stale, ignore_errors=True)  # killed runs
+        try: tmp.mkdir()
+        except OSError as e: raise OSError(f'--out {out} is not writable ({e.strerror or e})') from None
+        yield tmp
+        _publish(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # an interrupted or failed run: `out` keeps the previous set
+        lock.release()
 
 def cmd_train(args # the parsed arguments of `coursekit train`
              ) -> int:
-    "Train the course's CNN on bundled data; write metrics.json and figures into --out."
+    "Train the course's CNN on bundled data; write metrics.json and figures into --out (all of them, or none)."
+    try: device = resolve_device(args.device)
+    except ValueError as e: raise ValueError(f'--device {args.device}: {e}') from None
+    with staged_out(args.out) as tmp: _train(args, device, tmp)
+    out = Path(args.out)
+    print(f'wrote {", ".join(sorted(p.name for p in out.iterdir()))} to {out}')
+    return 0
+
+def _train(args, device, out):
+    "Train, then write metrics.json and the figures into `out` (the staging folder)."
     from coursekit.cnn import train_cnn, plot_losses  # lazy: fastai takes seconds to import
     from coursekit.stats import ActivationStats, save_stats_figures
     from coursekit.cam import save_gradcam_grid
-    try: device = resolve_device(args.device)
-    except ValueError as e: raise ValueError(f'--device {args.device}: {e}') from None
-    out = check_out_dir(args.out)
     print(f'coursekit train: {args.data}, {args.epochs} epoch(s), lr {args.lr}, bs {args.bs}, device {device}',
           flush=True)
     stats = ActivationStats()
@@ -80,8 +124,6 @@ def cmd_train(args # the parsed arguments of `coursekit train`
     plot_losses(learn, out/'loss.png')
     save_stats_figures(stats, out)
     save_gradcam_grid(learn, out)
-    print(f'wrote {", ".join(sorted(p.name for p in out.iterdir() if not p.name.startswith(".")))} to {out}')
-    return 0
 
 # %% ../nbs/90_cli.ipynb #4cdef54e
 def imagenet_target(target # None, a class id (0-999, as an int or a string of digits) or a class name
@@ -100,7 +142,7 @@ def imagenet_target(target # None, a class id (0-999, as an int or a string of d
     hint = f"; close names: {', '.join(names[lower.index(c)] for c in close)}" if close else ''
     raise ValueError(f'--target {target!r} is not an ImageNet class name or id{hint}')
 
-def _explain(path, model, layer, target, top, out):
+def _explain(path, model, layer, target, top, out, final):
     "Grad-CAM of one image file: prints a line, writes the figure, returns its record for gradcam.json."
     import matplotlib.pyplot as plt
     from coursekit.data import as_image, imagenet_batch, imagenet_normalize, imagenet_top, imagenet_categories
@@ -119,10 +161,11 @@ def _explain(path, model, layer, target, top, out):
     while png.exists(): png, n = out/f'{Path(path).stem}-{n}-gradcam.png', n + 1  # two inputs with one name
     fig = show_gradcam(x01[0], res.map[0], title=f'{Path(path).name}: Grad-CAM for "{name}" ({probs[t]:.2f})')
     fig.savefig(png, dpi=80); plt.close(fig)
-    print(f"{path}: {', '.join(f'{c} {p:.2f}' for c, p in top_k)} -> {png}")
+    print(f"{path}: {', '.join(f'{c} {p:.2f}' for c, p in top_k)} -> {final/png.name}")
     return dict(file=str(path), top=[dict(name=c, probability=round(p, 4)) for c, p in top_k],
                 target=dict(id=t, name=name, probability=round(float(probs[t]), 4)), input_size=list(x01.shape[-2:]),
-                map_size=list(res.map.shape[-2:]), figure=str(png), seconds=round(time.perf_counter() - t0, 3))
+                map_size=list(res.map.shape[-2:]), figure=str(final/png.name),
+                seconds=round(time.perf_counter() - t0, 3))
 
 def cmd_gradcam(args # the parsed arguments of `coursekit gradcam`
                ) -> int:
@@ -132,19 +175,19 @@ def cmd_gradcam(args # the parsed arguments of `coursekit gradcam`
     model = imagenet_classifier()
     try: get_layer(model, args.layer, '--layer')
     except ValueError as e: raise ValueError(str(e).replace('--layer: layer', '--layer')) from None
-    out = check_out_dir(args.out)
     records, failed = [], 0
-    for path in args.images:
-        try: records.append(_explain(path, model, args.layer, target, args.top, out))
-        except ValueError as e:
-            msg = str(e).replace('as_image: ', '', 1)
-            print(f'coursekit gradcam: error: {msg}', file=sys.stderr)
-            records.append(dict(file=str(path), error=msg)); failed += 1
-    report = dict(model='EfficientNet-Lite0 (ImageNet)', layer=args.layer, target=args.target, top=args.top,
-                  images=records)
-    (out/'gradcam.json').write_text(json.dumps(report, indent=2))
+    with staged_out(args.out) as tmp:
+        for path in args.images:
+            try: records.append(_explain(path, model, args.layer, target, args.top, tmp, Path(args.out)))
+            except ValueError as e:
+                msg = str(e).replace('as_image: ', '', 1)
+                print(f'coursekit gradcam: error: {msg}', file=sys.stderr)
+                records.append(dict(file=str(path), error=msg)); failed += 1
+        report = dict(model='EfficientNet-Lite0 (ImageNet)', layer=args.layer, target=args.target, top=args.top,
+                      images=records)
+        (tmp/'gradcam.json').write_text(json.dumps(report, indent=2))
     failures = f'; {failed} image(s) failed' if failed else ''
-    print(f'wrote {len(records) - failed} figure(s) and gradcam.json to {out}{failures}')
+    print(f'wrote {len(records) - failed} figure(s) and gradcam.json to {args.out}{failures}')
     return 2 if failed else 0
 
 # %% ../nbs/90_cli.ipynb #18bdd2df
@@ -163,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--device', default=None, help='cpu, cuda or mps (default: the best available)')
     t.add_argument('--out', default='runs/latest',
                    help='output folder for metrics.json and the figures (default runs/latest)')
-    t.add_argument('--seed', type=int, default=42, help='random seed: same seed, same run on CPU (default 42)')
+    t.add_argument('--seed', type=_seed, default=42, help='random seed: same seed, same run on CPU (default 42)')
     t.add_argument('--precision', default='fp32', choices=['fp32', 'bf16', 'fp16'],
                    help='fp32, or mixed precision bf16/fp16 on CUDA (default fp32)')
     t.add_argument('--channels-last', action='store_true', help='NHWC memory layout (can be faster on GPUs)')
@@ -197,3 +240,7 @@ def main(argv: list[str] | None = None # the arguments (None: sys.argv[1:])
     except (ValueError, OSError) as e:
         print(f'coursekit {args.command}: error: {e}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        where = f'; {args.out} is unchanged' if getattr(args, 'out', None) else ''
+        print(f'\ncoursekit {args.command}: interrupted{where}', file=sys.stderr)
+        return 130

@@ -18,7 +18,8 @@ from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 # fastai adds the progress bar and `Learner.fit_one_cycle` when these are imported
 for _m in ('fastai.callback.progress', 'fastai.callback.schedule'): importlib.import_module(_m)
-from .core import DATASETS, check_data, check_int, check_positive, resolve_device
+from .core import DATASETS, check_data, check_int, check_model_input, check_positive, resolve_device
+from .hooks import ModelState
 from .data import mnist_dls
 
 # %% auto #0
@@ -33,6 +34,7 @@ def conv(ni: int, # input channels
          bn: bool = False # follow with batchnorm
         ) -> nn.Sequential:
     "Convolution with padding ks//2 (stride 2 by default), then optional ReLU and BatchNorm2d."
+    for v, name in [(ni, 'ni'), (nf, 'nf'), (ks, 'ks'), (stride, 'stride')]: check_int(v, name, 'conv', 1)
     layers = [nn.Conv2d(ni, nf, ks, stride=stride, padding=ks // 2)]
     if act: layers.append(nn.ReLU())
     if bn: layers.append(nn.BatchNorm2d(nf))
@@ -44,8 +46,9 @@ def simple_cnn(channels: tuple = (1, 4, 8, 16, 32), # channels from the input th
                bn: bool = False # batchnorm after every conv
               ) -> nn.Sequential:
     "fastbook's MNIST CNN: stride-2 convs through `channels`, a last conv to `n_out`, then Flatten."
-    if len(channels) < 2:
+    if not isinstance(channels, (tuple, list)) or len(channels) < 2:
         raise ValueError(f'simple_cnn: channels needs at least an input and one layer, got {channels!r}')
+    check_int(n_out, 'n_out', 'simple_cnn', 1)
     layers = [conv(ni, nf, ks=first_ks if i == 0 else 3, bn=bn)
               for i, (ni, nf) in enumerate(zip(channels[:-1], channels[1:]))]
     return nn.Sequential(*layers, conv(channels[-1], n_out, act=False, bn=bn), nn.Flatten())
@@ -95,7 +98,7 @@ class EpochHistory(Callback):
 def seeded(seed: int # seeds Python's, NumPy's and PyTorch's generators inside the block
           ):
     "Run a block seeded; restore the generators' previous states (and cuDNN's flags) afterwards, also on error."
-    check_int(seed, 'seed', 'seeded', 0)
+    if check_int(seed, 'seed', 'seeded', 0) >= 2**32: raise ValueError(f'seeded: seed must be < 2**32, got {seed}')
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     flags = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
@@ -133,6 +136,11 @@ def train_cnn(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnist' (
         raise ValueError(f'precision {precision} (mixed precision) needs a CUDA GPU; got device {dev.type}')
     if model is not None and not isinstance(model, nn.Module) and not callable(model):
         raise TypeError(f'{fn}: model must be an nn.Module or a function returning one, got {type(model).__name__}')
+    if isinstance(cbs, Callback): cbs = [cbs]
+    if cbs is not None and not (isinstance(cbs, (list, tuple)) and all(isinstance(c, Callback) for c in cbs)):
+        raise TypeError(f'{fn}: cbs must be a fastai Callback or a list of them, got {cbs!r}')
+    if dls_kwargs is not None and not isinstance(dls_kwargs, dict):
+        raise TypeError(f'{fn}: dls_kwargs must be a dict, got {type(dls_kwargs).__name__}')
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     if dls is None:
         fmt_kw = {'memory_format': fmt} if fast else {}
@@ -144,11 +152,28 @@ def train_cnn(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnist' (
         learn = _fit(data, epochs, lr, model, dev, fmt, one_cycle, precision, cbs, progress, dls)
     return learn
 
+def _check_fits(model, dls, fn):
+    "One forward pass on two validation images (no randomness used): clear errors where the model doesn't fit the data."
+    xb, yb = dls.valid.one_batch()[:2]
+    xb, yb = xb[:2].as_subclass(torch.Tensor), yb[:2]
+    check_model_input(model, xb, fn, finite=False)
+    with ModelState(model):
+        model.eval()
+        with torch.no_grad(): out = model(xb)
+    n = len(getattr(dls, 'vocab', None) or ()) or int(yb.max()) + 1
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] < n:
+        raise ValueError(f'{fn}: the model must output one score per class, (batch, {n}), for this data; it outputs '
+                         f'{tuple(getattr(out, "shape", ()))}')
+
 def _fit(data, epochs, lr, model, dev, fmt, one_cycle, precision, cbs, progress, dls):
     "The seeded part of `train_cnn`: build the model, the Learner, and fit."
     if model is None: model = default_model(data)
     elif not isinstance(model, nn.Module): model = model()
+    if not isinstance(model, nn.Module):
+        raise TypeError(f'train_cnn: model must be an nn.Module or a function returning one, '
+                        f'got {type(model).__name__}')
     model = model.to(dev, memory_format=fmt)
+    _check_fits(model, dls, 'train_cnn')
     amp = [MixedPrecision(amp_mode=AMPMode(precision))] if precision != 'fp32' else []  # what to_fp16 / to_bf16 add
     cbs = [EpochHistory()] + amp + list(cbs or [])
     # CrossEntropyLossFlat: F.cross_entropy, plus the softmax and argmax that predict and interpretation use

@@ -7,10 +7,12 @@ from __future__ import annotations
 import math
 import numpy as np
 import torch
+import torch.nn as nn
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['DATASETS', 'check_int', 'as_pair', 'check_positive', 'check_data', 'resolve_device', 'draw_image']
+__all__ = ['DATASETS', 'check_int', 'as_pair', 'check_positive', 'check_data', 'check_channels_first', 'check_model_input',
+           'resolve_device', 'draw_image']
 
 # %% ../nbs/80_core.ipynb #cf23f3f3
 def check_int(v, # the value to check
@@ -58,6 +60,41 @@ def check_data(data: str, # a name from `DATASETS`
     "`data` if it names a bundled data set, else ValueError listing the names."
     if data not in DATASETS: raise ValueError(f"{fn}: data must be 'mnist_sample' or 'mnist', got {data!r}")
     return data
+
+def check_channels_first(t: torch.Tensor, # an image (C, H, W) or a batch (N, C, H, W)
+                         name: str, # the argument's name, for the message
+                         fn: str, # the function being called, for the message
+                         channels=(1, 3) # channel counts the function expects
+                        ) -> torch.Tensor:
+    "`t` unchanged, or ValueError if it looks channels-last (..., H, W, 3 or 4), as PIL and NumPy give images."
+    if isinstance(t, torch.Tensor) and t.ndim in (3, 4) and t.shape[-3] not in channels and t.shape[-1] in (3, 4):
+        fix = f'{name}.permute(2, 0, 1)' if t.ndim == 3 else f'{name}.permute(0, 3, 1, 2)'
+        raise ValueError(f'{fn}: {name} of shape {tuple(t.shape)} looks channels-last (height, width, channels, as PIL '
+                         f'and NumPy give); PyTorch wants channels first: use {fix}')
+    return t
+
+def _autocast_on() -> bool:
+    try: return any(torch.is_autocast_enabled(d) for d in ('cpu', 'cuda'))
+    except TypeError: return torch.is_autocast_enabled()  # older torch: no device argument
+
+def check_model_input(model: nn.Module, # the model `x` is for
+                      x: torch.Tensor, # a batch (N, C, H, W)
+                      fn: str, # the function being called, for the messages
+                      finite: bool = True # also refuse NaN and inf values
+                     ) -> torch.Tensor:
+    "`x` unchanged, or a clear error if `model` can't take it: channel count, dtype, device, NaN/inf."
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first is not None and x.shape[1] != first.in_channels:
+        check_channels_first(x, 'x', fn, (first.in_channels,))
+        raise ValueError(f"{fn}: the model's first convolution takes {first.in_channels} channels, x has {x.shape[1]} "
+                         f'(shape {tuple(x.shape)})')
+    p = next(model.parameters(), None)
+    if p is not None and p.device != x.device:
+        raise ValueError(f'{fn}: x is on {x.device} but the model is on {p.device}; move one with .to()')
+    if p is not None and p.is_floating_point() and p.dtype != x.dtype and not _autocast_on():
+        raise TypeError(f'{fn}: x is {x.dtype} but the model is {p.dtype}; use x.to({p.dtype})')
+    if finite and not torch.isfinite(x).all(): raise ValueError(f'{fn}: x contains NaN or inf values')
+    return x
 
 # %% ../nbs/80_core.ipynb #245712f8
 def resolve_device(device=None # 'cpu', 'cuda', 'cuda:1', 'mps', a torch.device, or None for the best available

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #09e97d05
 from __future__ import annotations
-import importlib
+import importlib, inspect
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +44,7 @@ def mnist_valid_mask(labels: np.ndarray, # one label per item, in file order
                      every: int = MNIST_VALID_EVERY # every `every`-th item of each class is a validation item
                     ) -> np.ndarray:
     "Boolean mask of the validation items: within each class, in file order, every `every`-th item."
+    check_int(every, 'every', 'mnist_valid_mask', 2)  # 1 would put every item in the validation set
     labels = np.asarray(labels)
     rank = np.zeros(len(labels), dtype=np.int64)
     for c in np.unique(labels): rank[labels == c] = np.arange((labels == c).sum())
@@ -295,9 +296,17 @@ def mnist_dls(data: str = 'mnist_sample', # 'mnist_sample' (3s and 7s) or 'mnist
               **kwargs): # passed to `DataBlock.dataloaders` (standard flavour)
     "fastai `DataLoaders` for the course's MNIST data, in the fast or the standard flavour."
     from fastai.data.core import DataLoaders  # lazy: fastai takes seconds to import, the loaders above don't need it
-    check_data(data, 'mnist_dls'); check_int(bs, 'bs', 'mnist_dls', 1)
+    fn = 'mnist_dls'
+    check_data(data, fn); check_int(bs, 'bs', fn, 1)
+    if val_bs is not None: check_int(val_bs, 'val_bs', fn, 1)
     device = resolve_device(device)
+    if fast and kwargs:
+        raise TypeError(f'{fn}: the fast flavour takes no DataLoader arguments, got {sorted(kwargs)} '
+                        f'(they are for fast=False)')
     if not fast:
+        from fastai.data.load import DataLoader as FastaiDL  # lazy, as above
+        known = set(inspect.signature(FastaiDL.__init__).parameters) | {'after_item', 'before_batch', 'after_batch'}
+        if unknown := sorted(set(kwargs) - known): raise TypeError(f'{fn}: unknown DataLoader argument(s) {unknown}')
         from fastai.vision.data import DataBlock, ImageBlock, CategoryBlock, PILImageBW  # lazy, as above
         from fastai.data.transforms import get_image_files, GrandparentSplitter, parent_label
         path = mnist_sample_path() if data == 'mnist_sample' else mnist_path()

@@ -57,6 +57,10 @@ class Hooks(list):
     def __init__(self,
                  ms, # the modules to hook
                  f: callable): # called as f(hook, module, input, output)
+        single = isinstance(ms, nn.Module) and not isinstance(ms, (nn.Sequential, nn.ModuleList))
+        if single or not hasattr(ms, '__iter__'):
+            raise TypeError(f'Hooks: ms must be a list of modules (for one module use Hook), got {type(ms).__name__}')
+        if not callable(f): raise TypeError(f'Hooks: f must be callable, got {type(f).__name__}')
         super().__init__([Hook(m, f) for m in ms])
     def remove(self):
         "Remove every hook."

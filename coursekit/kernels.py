@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from matplotlib.colors import TwoSlopeNorm
-from .core import as_pair, draw_image
+from .core import as_pair, check_channels_first, check_int, draw_image
 from .data import load_mnist_sample, sample_image
 
 # %% auto #0
@@ -129,6 +129,7 @@ def filter_image(img: torch.Tensor, # grey (H, W) or colour (C, H, W) image, flo
     fn = 'filter_image'
     if not isinstance(img, torch.Tensor): raise TypeError(f'{fn}: img must be a torch.Tensor, got {type(img).__name__}')
     if img.ndim not in (2, 3): raise ValueError(f'{fn}: img must be (H, W) or (C, H, W), got shape {tuple(img.shape)}')
+    check_channels_first(img, 'img', fn)
     if not img.is_floating_point():
         raise TypeError(f'{fn}: img must be a float tensor, got {img.dtype}; convert with img.float() / 255')
     _check_kernel2d(kernel, fn)
@@ -205,6 +206,9 @@ def conv_args(x, # input (N, C_in, H, W)
     for n, t in [('x', x), ('weight', weight)] + ([('bias', bias)] if bias is not None else []):
         if not isinstance(t, torch.Tensor): raise TypeError(f'{fn}: {n} must be a torch.Tensor, got {type(t).__name__}')
         if not t.is_floating_point(): raise TypeError(f'{fn}: {n} must be a float tensor, got {t.dtype}; use .float()')
+    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise TypeError(f'{fn}: x, weight and bias must have the same dtype, got {x.dtype}, {weight.dtype}'
+                        + (f' and {bias.dtype}' if bias is not None else ''))
     if x.ndim != 4:
         hint = '; for one image use x[None]' if x.ndim == 3 else ''
         raise ValueError(f'{fn}: x must be 4-D (N, C_in, H, W), got shape {tuple(x.shape)}{hint}')
@@ -289,7 +293,9 @@ def show_conv_matrix(weight: torch.Tensor, # kernels (C_out, C_in, kh, kw)
                      ax=None, # matplotlib axes (None: a new figure)
                      **kwargs):
     "Draw `conv_matrix` with one colour per kernel weight (tied weights share a colour) and zeros in white."
-    C_out, C_in, kh, kw = weight.shape
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
+        raise TypeError(f'show_conv_matrix: weight must be a 4-D tensor (C_out, C_in, kh, kw), '
+                        f'got {getattr(weight, "shape", type(weight).__name__)}')
     ids = torch.arange(1., weight.numel() + 1).view_as(weight).to(torch.float64)
     Cid = conv_matrix(ids, in_size, **kwargs)  # each entry: which weight it is (0 = structural zero)
     rows, cols = Cid.shape
@@ -317,6 +323,7 @@ def time_convs(x, # input (N, C_in, H, W)
                **kwargs # stride, padding, dilation
               ) -> pd.DataFrame:
     "Best-of-`n` seconds of `conv2d_loops`, `conv2d_unfold`, `conv_matrix` matmul and `F.conv2d` on the same input."
+    check_int(n, 'n', 'time_convs', 1); conv_args(x, weight, None, fn='time_convs', **kwargs)
     C = conv_matrix(weight, x.shape[2:], **kwargs)
     out_shape = F.conv2d(x, weight, **kwargs).shape
     fns = {'conv2d_loops': lambda: conv2d_loops(x, weight, **kwargs),
@@ -365,9 +372,17 @@ def kernel_explorer(img: torch.Tensor = None, # image to filter (default: the ca
                     col: int = 50, # and column
                     static: bool = None): # force the static figure (None: only when widgets can't display)
     "Interactive 3x3 kernel editor on an image (ipywidgets), or one static figure where widgets can't display."
+    fn = 'kernel_explorer'
     if img is None: img = F.avg_pool2d(sample_image('cat')[None], 2)[0]
-    if preset not in KERNELS:
-        raise ValueError(f'kernel_explorer: preset must be one of {list(KERNELS)}, got {preset!r}')
+    check_channels_first(img, 'img', fn)
+    filter_image(img[..., :3, :3], KERNELS['identity'])  # img's type, shape and layout, checked as `filter_image` does
+    if preset not in KERNELS: raise ValueError(f'{fn}: preset must be one of {list(KERNELS)}, got {preset!r}')
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f'{fn}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}')
+    check_int(stride, 'stride', fn, 1)
+    H, Wd = img.shape[-2:]
+    if not 0 <= check_int(row, 'row', fn) < H or not 0 <= check_int(col, 'col', fn) < Wd:
+        raise ValueError(f'{fn}: row and col must lie inside the {H}x{Wd} image, got ({row}, {col})')
     if static is None: static = not _widgets_live()
     if static: return _explorer_figure(img, KERNELS[preset], padding_mode, stride, step, row, col)
     import ipywidgets as W  # lazy: only where a notebook can show widgets
@@ -377,7 +392,6 @@ def kernel_explorer(img: torch.Tensor = None, # image to filter (default: the ca
     pad = W.Dropdown(options=PADDING_MODES, value=padding_mode, description='padding')
     st = W.IntSlider(value=stride, min=1, max=4, description='stride', continuous_update=False)  # redraw on release
     stp = W.Checkbox(value=step, description='step mode')
-    H, Wd = img.shape[-2:]
     r = W.IntSlider(value=row, min=0, max=H - 1, description='row', continuous_update=False)
     c = W.IntSlider(value=col, min=0, max=Wd - 1, description='col', continuous_update=False)
     out, state = W.Output(), dict(hold=False, redraws=0)
@@ -428,7 +442,10 @@ def check_kernel(name: str, # which kernel you wrote: a name from `KERNELS`, e.g
                 ) -> bool:
     "Check your version of a named kernel; prints what is wrong (shape, sign, orientation, scale) or confirms it."
     if name not in KERNELS: raise ValueError(f'check_kernel: name must be one of {list(KERNELS)}, got {name!r}')
-    got = torch.as_tensor(kernel).float()
+    try: got = torch.as_tensor(kernel).float()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f'check_kernel: kernel must be a tensor, array or nested list of numbers, '
+                        f'got {kernel!r}') from None
     msg = _diagnose(got, KERNELS[name], f'{name}')
     print(msg)
     return msg.endswith('correct!')

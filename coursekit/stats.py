@@ -38,7 +38,22 @@ class ActivationStats(Callback):
         lo, hi = self.hist_range
         self.dead_below = lo + 2 * (hi - lo) / self.bins  # the top of the two lowest bins
 
-    def before_fit(self): self._started = False  # `learn.validate()` sends before_fit too: no training, no reset
+    def before_fit(self):
+        self._started = False  # `learn.validate()` sends before_fit too: no training, no reset
+        self._guard_epochs()
+
+    def _guard_epochs(self):
+        "fastai skips after_fit when training raises: remove the hooks ourselves if an epoch fails."
+        learn, me = self.learn, weakref.ref(self)
+        if '_do_epoch' in vars(learn): return
+        epoch = learn._do_epoch
+        def guarded():
+            try: epoch()
+            except BaseException:
+                if me() is not None: me().remove()
+                vars(learn).pop('_do_epoch', None)  # the Learner's own method again (and picklable for export)
+                raise
+        learn._do_epoch = guarded
 
     def before_train(self):
         "Each epoch's training batches: hook the layers (and, at the first epoch of a fit, allocate a new record)."
@@ -50,10 +65,18 @@ class ActivationStats(Callback):
     def _start(self):
         with_params = [m for m in flatten_model(self.learn.model) if len(list(m.parameters())) > 0]
         self.mods = list(self.layers) if self.layers is not None else with_params
-        n, dev = self.n_epoch * len(self.learn.dls.train), next(self.learn.model.parameters()).device
+        if stray := [m for m in self.mods if not any(m is k for k in self.learn.model.modules())]:
+            raise ValueError(f'ActivationStats: modules must be layers of the model; not in it: {stray}')
+        n, dev = len(self.learn.dls.train), next(self.learn.model.parameters()).device  # one epoch; grows as needed
         self._stats = torch.zeros(n, len(self.mods), 4, device=dev)  # mean, std, near zero, dead
         self._hist = torch.zeros(n, len(self.mods), self.bins, device=dev) if self.with_hist else None
         self._i, self._started = 0, True
+
+    def before_batch(self):
+        "Room for this batch's row: the record doubles when full (never epochs x batches up front)."
+        if not self.learn.training or self._i < len(self._stats): return
+        grow = lambda t: torch.cat([t, torch.zeros_like(t)]) if t is not None else None
+        self._stats, self._hist = grow(self._stats), grow(self._hist)
 
     def _hook(self, hook, m, inp, out):
         if not self.learn.training or not isinstance(out, torch.Tensor): return
@@ -70,7 +93,7 @@ class ActivationStats(Callback):
 
     def after_fit(self):
         "One copy to the host, at the end; a new fit starts a new record (a `validate()` changes nothing)."
-        self.remove()
+        self.remove(); vars(self.learn).pop('_do_epoch', None)
         if not self._started: return
         self.stats = self._stats[:self._i].cpu()
         self.histograms = self._hist[:self._i].cpu() if self.with_hist else None

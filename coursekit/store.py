@@ -86,6 +86,9 @@ def check_folder(path: Path, # a folder written by `materialise`
                  full: bool = True # also compare every file's hash (False: sizes only, fast)
                 ) -> str | None:
     "Compare a materialised folder with its manifest: `None` if intact, else what is wrong."
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f'check_folder: path must be a folder path, got {path!r}')
+    path = Path(path)
     try: manifest = json.loads((path/MANIFEST).read_text())
     except FileNotFoundError: return 'missing' if not path.exists() else 'no manifest (incomplete)'
     except ValueError: return 'manifest is corrupted'

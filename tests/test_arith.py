@@ -91,7 +91,11 @@ def test_trace_restores_mode_and_hooks_also_on_error():
     h = m.conv1.register_forward_hook(lambda *a: None)  # the user's own hook stays
     trace_shapes(m, (3, 64, 64))
     assert {n: x.training for n, x in m.named_modules()} == before
-    with pytest.raises(RuntimeError): trace_shapes(m, (1, 64, 64))  # wrong channel count fails inside the forward
+    with pytest.raises(ValueError, match='takes 3 channels'): trace_shapes(m, (1, 64, 64))  # refused before running
+    def boom(x): raise RuntimeError('boom')
+    m.layer2.forward = boom  # a forward that fails half-way
+    with pytest.raises(RuntimeError, match='boom'): trace_shapes(m, (3, 64, 64))
+    del m.layer2.forward
     assert {n: x.training for n, x in m.named_modules()} == before
     assert [len(x._forward_hooks) for x in m.modules()].count(1) == 1 and len(m.conv1._forward_hooks) == 1
     h.remove()
@@ -141,7 +145,7 @@ def test_transposed_as_conv_equals_conv_transpose2d():
 def test_animations_show_the_real_convolution(kw):
     import matplotlib; matplotlib.use('Agg')
     from coursekit.arith import animate_conv, conv_frames, animation_gif, _frames
-    x, grid, kern, out, s, d = _frames(kw['n'], kw['ks'], kw.get('stride', 1), kw.get('padding', 0), kw.get('dilation', 1),
+    x, grid, real, kern, out, s, d = _frames(kw['n'], kw['ks'], kw.get('stride', 1), kw.get('padding', 0), kw.get('dilation', 1),
                                        kw.get('transposed', False), kw.get('output_padding', 0))
     w = kern if not kw.get('transposed') else kern.flip(-1, -2)
     ref = (torch.nn.functional.conv_transpose2d(x[None, None], w[None, None], stride=kw.get('stride', 1), padding=kw.get('padding', 0),
@@ -153,4 +157,7 @@ def test_animations_show_the_real_convolution(kw):
     gif = animation_gif(anim)
     from PIL import Image; import io
     assert gif[:6] == b'GIF89a' and Image.open(io.BytesIO(gif)).n_frames == out.numel()  # one frame per output pixel
-    assert len(conv_frames(**kw, max_frames=2).axes) == 4
+    assert len(conv_frames(**kw, max_frames=2).axes) == 6  # per frame: input, the window's products, output
+    # blue cells are the real input pixels, zero-valued ones included; inserted zeros and padding are not
+    assert int(real.sum()) == x.numel() and (grid[real].sort().values == x.flatten().sort().values).all()
+    assert (grid[~real] == 0).all()
