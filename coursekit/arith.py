@@ -512,7 +512,7 @@ def _draw(axs, grid, real, kern, out, s, d, step, transposed, title):
 def _strip(n_rows, grid, k, out, dpi=None):
     kw = dict(dpi=dpi) if dpi else {}
     return plt.subplots(n_rows, 3, figsize=(10, 3.8 * n_rows), squeeze=False, **kw,
-                        gridspec_kw=dict(width_ratios=[grid.shape[1], max(k, 3), max(out.shape[1], 3)]))
+                        gridspec_kw=dict(width_ratios=[grid.shape[1], 1.8 * max(k, 3), max(out.shape[1], 3)]))
 
 def animate_conv(n: int = 5, # input size (n x n)
                  ks: int = 3, # kernel size
@@ -530,6 +530,7 @@ def animate_conv(n: int = 5, # input size (n x n)
     x, grid, real, kern, out, s, d = _frames(n, ks, stride, padding, dilation, transposed, output_padding, seed)
     assert out.shape[-1] == size
     fig, axs = _strip(1, grid, ks, out, dpi)
+    fig.subplots_adjust(top=0.78, bottom=0.02, left=0.02, right=0.98)  # room for the title above the panel titles
     kind = 'transposed conv' if transposed else 'conv'
     title = f'{kind}: n={n}, ks={ks}, stride={stride}, padding={padding}, dilation={dilation} -> {size}x{size}'
     anim = animation.FuncAnimation(fig, lambda t: _draw(axs[0], grid, real, kern, out, s, d, t, transposed, title),

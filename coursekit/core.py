@@ -120,7 +120,7 @@ def draw_image(img: torch.Tensor, # (H, W), (1, H, W) or (3, H, W), values in [0
                **kwargs # passed to `ax.imshow`
               ):
     "Draw an image tensor on `ax`; colour images are clipped to [0, 1]. Returns the axes."
-    t = torch.as_tensor(img).detach().float().cpu()
+    t = check_channels_first(torch.as_tensor(img), 'img', 'draw_image').detach().float().cpu()
     if t.ndim == 3 and t.shape[0] == 1: t = t[0]
     if not (t.ndim == 2 or (t.ndim == 3 and t.shape[0] == 3)):
         raise ValueError(f'draw_image: img must be (H, W), (1, H, W) or (3, H, W), got shape {tuple(t.shape)}')

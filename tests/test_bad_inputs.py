@@ -1,5 +1,6 @@
 "Bad input gets a clear error naming the argument (TypeError/ValueError), or a correct result; never a silent one."
 import math, warnings
+from pathlib import Path
 import numpy as np
 import pytest
 import torch
@@ -270,3 +271,36 @@ def test_stats_grow_in_chunks_not_epochs_times_batches():
     n = len(learn.dls.train)
     assert seen == [n] and len(stats.stats) == 3 * n  # room for one epoch first, then doubled as needed
     assert not torch.equal(stats.stats[n:2 * n], torch.zeros_like(stats.stats[n:2 * n]))
+
+# ---------------- the data a user's installation holds ----------------
+
+def test_damaged_bundle_names_the_file_and_the_fix(tmp_path):
+    from coursekit.store import bundle_path, read_bundle
+    data = bundle_path().read_bytes()
+    damaged = [('cut.npz', data[:50_000]), ('junk.npz', b'not a zip'), ('zeroed.npz', data[:-200] + bytes(200))]
+    for name, content in damaged:
+        (tmp_path/name).write_bytes(content)
+        with pytest.raises((RuntimeError, FileNotFoundError), match='reinstall') as e: read_bundle(tmp_path/name)
+        assert name in str(e.value)
+    np.savez(tmp_path/'partial.npz', test_x=np.zeros(2))
+    with pytest.raises(RuntimeError, match='no meta'): read_bundle(tmp_path/'partial.npz')
+
+@pytest.mark.parametrize('manifest', ['{}', 'null', '{"files": {}}', '[]', '{"files": 3}'])
+def test_a_broken_manifest_is_repaired(data_dir, manifest):
+    from coursekit.store import MANIFEST
+    files = lambda: [('a.txt', b'hello')]
+    p = materialise('demo', files)
+    (p/MANIFEST).write_text(manifest)
+    assert check_folder(p).startswith('manifest is corrupted')
+    with pytest.warns(UserWarning, match='rebuilding'): materialise('demo', files)
+    assert check_folder(p) is None and (p/'a.txt').read_bytes() == b'hello'
+
+def test_empty_home_is_not_the_root(monkeypatch):
+    from coursekit.store import cache_dir
+    for v in ('COURSEKIT_DATA', 'XDG_CACHE_HOME'): monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv('HOME', '')
+    assert cache_dir() != Path('/.cache/coursekit') and cache_dir().name == 'coursekit'
+
+def test_draw_image_refuses_channels_last():
+    from coursekit.core import draw_image
+    with pytest.raises(ValueError, match='channels-last'): draw_image(torch.rand(8, 8, 3))

@@ -99,11 +99,15 @@ def test_works_in_no_grad_and_with_frozen_parameters():
 def test_no_hook_left_also_when_forward_raises():
     m = resnet18(); m.train()
     modes = [x.training for x in m.modules()]
-    with pytest.raises(RuntimeError): grad_cam(m, torch.randn(2, 1, 64, 64), m.layer4)  # wrong channel count
+    with pytest.raises(ValueError, match='takes 3 channels'): grad_cam(m, torch.randn(2, 1, 64, 64), m.layer4)
+    def boom(x): raise RuntimeError('boom')
+    m.layer3.forward = boom  # a forward that fails half-way, before the target layer
+    with pytest.raises(RuntimeError, match='boom'): grad_cam(m, torch.randn(2, 3, 64, 64), m.layer4)
     assert count_hooks(m) == 0 and [x.training for x in m.modules()] == modes and torch.is_grad_enabled()
     with torch.no_grad():
-        with pytest.raises(RuntimeError): grad_cam(m, torch.randn(2, 1, 64, 64), m.layer4)
+        with pytest.raises(RuntimeError, match='boom'): grad_cam(m, torch.randn(2, 3, 64, 64), m.layer4)
         assert not torch.is_grad_enabled()
+    del m.layer3.forward
     grad_cam(m, torch.randn(1, 3, 64, 64), m.layer4)
     assert count_hooks(m) == 0
 
