@@ -428,6 +428,8 @@ def predicted_box(row, # a row of `receptive_field`'s table
                   size: tuple # the image's (H, W), to clip the box
                  ) -> tuple:
     "Input box `(top, bottom, left, right)` of unit (i, j) from a `receptive_field` row, clipped to an image of `size`."
+    if not all(hasattr(row, a) for a in ('rf', 'jump', 'start')):
+        raise TypeError(f'predicted_box: row must be a row of receptive_field\'s table, got {type(row).__name__}')
     pair = lambda v: v if isinstance(v, tuple) else (v, v)  # `start` may hold halves: not `as_pair`'s ints
     rf, jump, start = as_pair(row.rf), as_pair(row.jump), pair(row.start)
     lo = lambda a, n: max(0, math.floor(start[a] + n * jump[a] - rf[a] / 2))

@@ -271,6 +271,10 @@ def show_gradcam(img: torch.Tensor, # (3, H, W) image in [0, 1]
                  title: str = None, # figure title, e.g. the class and its probability
                  figsize=(15, 4.2)): # (width, height) in inches
     "Three panels: the image, the heatmap upsampled to it (with a colour bar), and the overlay."
+    for n, t, dims in [('img', img, (2, 3)), ('heatmap', heatmap, (2,))]:
+        if not isinstance(t, torch.Tensor) or t.ndim not in dims:
+            raise TypeError(f'show_gradcam: {n} must be a tensor with {" or ".join(map(str, dims))} dimensions, '
+                            f'got {getattr(t, "shape", type(t).__name__)}')
     fig, axs = plt.subplots(1, 3, figsize=figsize)
     draw_image(img, axs[0], 'image'); axs[0].axis('off')
     up = F.interpolate(heatmap.detach().float().cpu()[None, None], size=img.shape[-2:], mode='bilinear',

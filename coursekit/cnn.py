@@ -193,6 +193,8 @@ def plot_losses(learn: Learner, # a fitted Learner
                 path=None # save the figure there (and close it); None: return it
                ):
     "fastai's learning curve (smoothed train loss per batch, valid loss per epoch) on a log scale."
+    if not hasattr(getattr(learn, 'recorder', None), 'plot_loss'):
+        raise TypeError(f'plot_losses: learn must be a fitted fastai Learner, got {type(learn).__name__}')
     fig, ax = plt.subplots(figsize=(6, 3.5))
     learn.recorder.plot_loss(skip_start=0, show_epochs=True, ax=ax)
     for line in ax.lines:

@@ -83,6 +83,10 @@ def check_model_input(model: nn.Module, # the model `x` is for
                       finite: bool = True # also refuse NaN and inf values
                      ) -> torch.Tensor:
     "`x` unchanged, or a clear error if `model` can't take it: channel count, dtype, device, NaN/inf."
+    if not isinstance(model, nn.Module):
+        raise TypeError(f'{fn}: model must be an nn.Module, got {type(model).__name__}')
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise TypeError(f'{fn}: x must be a batch tensor (N, C, H, W), got {getattr(x, "shape", type(x).__name__)}')
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if first is not None and x.shape[1] != first.in_channels:
         check_channels_first(x, 'x', fn, (first.in_channels,))

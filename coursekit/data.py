@@ -46,6 +46,8 @@ def mnist_valid_mask(labels: np.ndarray, # one label per item, in file order
     "Boolean mask of the validation items: within each class, in file order, every `every`-th item."
     check_int(every, 'every', 'mnist_valid_mask', 2)  # 1 would put every item in the validation set
     labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f'mnist_valid_mask: labels must be 1-D, one per item, got shape {labels.shape}')
     rank = np.zeros(len(labels), dtype=np.int64)
     for c in np.unique(labels): rank[labels == c] = np.arange((labels == c).sum())
     return rank % every == every - 1
@@ -128,7 +130,10 @@ def sample_image(name: str = 'cat' # a name from `SAMPLE_IMAGES`
 class Vocab(Sequence):
     "Class names, index = label: a read-only sequence (fastai takes a plain list for several vocabularies)."
     def __init__(self, names # the class names, index = label
-                ): self.names = [str(n) for n in names]
+                ):
+        if isinstance(names, str) or not isinstance(names, (list, tuple, Sequence, np.ndarray)):
+            raise TypeError(f'Vocab: names must be a list of class names, got {names!r}')
+        self.names = [str(n) for n in names]
     def __getitem__(self, i): return self.names[i]
     def __len__(self): return len(self.names)
     def __repr__(self): return f'Vocab({self.names})'
@@ -190,6 +195,8 @@ class TensorDataLoader:
                  after_batch: callable = None): # applied to each input batch (e.g. augmentation on the device)
         if not isinstance(x, torch.Tensor) or not (y is None or isinstance(y, torch.Tensor)):
             raise TypeError(f'TensorDataLoader: x and y must be tensors, got {type(x).__name__} and {type(y).__name__}')
+        if x.ndim == 0 or (y is not None and y.ndim == 0):
+            raise ValueError('TensorDataLoader: x and y need a first axis that indexes the items, got 0-d tensors')
         if y is not None and len(x) != len(y):
             raise ValueError(f'TensorDataLoader: x has {len(x)} items but y has {len(y)}')
         check_int(bs, 'bs', 'TensorDataLoader', 1)
@@ -397,6 +404,9 @@ def imagenet_batch(images, # one image or a list: file path, PIL image, uint8 nu
 def imagenet_normalize(x: torch.Tensor # images (..., 3, H, W) with pixels in [0, 1]
                       ) -> torch.Tensor:
     "Subtract ImageNet's channel means and divide by its standard deviations."
+    if not isinstance(x, torch.Tensor) or x.ndim < 3 or x.shape[-3] != 3 or not x.is_floating_point():
+        raise TypeError(f'imagenet_normalize: x must be float images (..., 3, H, W), got '
+                        f'{getattr(x, "shape", type(x).__name__)}')
     return (x - x.new_tensor(IMAGENET_MEAN)[:, None, None]) / x.new_tensor(IMAGENET_STD)[:, None, None]
 
 def imagenet_top(logits: torch.Tensor, # (N, 1000) class scores
@@ -404,5 +414,8 @@ def imagenet_top(logits: torch.Tensor, # (N, 1000) class scores
                 ) -> list:
     "The `k` most probable ImageNet classes of each image: a list of [(name, probability), ...]."
     check_int(k, 'k', 'imagenet_top', 1)
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        got = getattr(logits, 'shape', logits)
+        raise TypeError(f'imagenet_top: logits must be class scores (N, 1000), got {got!r}')
     p, i = logits.detach().float().softmax(1).topk(min(k, logits.shape[1]), dim=1)
     return [[(imagenet_categories()[c], float(q)) for q, c in zip(pr, ix)] for pr, ix in zip(p, i)]

@@ -85,6 +85,8 @@ class KernelBank(dict):
     "A dict of named kernels (float tensors) with a one-line description of each in `.doc`."
     def __init__(self, items # name: (kernel as nested lists, description)
                 ):
+        if not isinstance(items, dict):
+            raise TypeError(f'KernelBank: items must be a dict name: (kernel, description), got {type(items).__name__}')
         super().__init__({n: torch.tensor(k, dtype=torch.float32) for n, (k, _) in items.items()})
         self.doc = {n: d for n, (_, d) in items.items()}
     def table(self) -> pd.DataFrame:

@@ -31,6 +31,7 @@ def read_bundle(path: Path # an `.npz` file written by `tools/bundle_data.py`
                ) -> dict:
     "All arrays of a bundle file, read-only; a missing or damaged file raises an error saying so."
     fix = 'reinstall coursekit-cnn (pip install --force-reinstall coursekit-cnn)'
+    if not isinstance(path, (str, os.PathLike)): raise TypeError(f'read_bundle: path must be a file path, got {path!r}')
     if not Path(path).exists(): raise FileNotFoundError(f'The data bundle is missing: {path}; {fix}')
     try:
         with np.load(path) as f: arrays = {k: f[k] for k in f.files}
@@ -77,6 +78,11 @@ def count_pngs(path: Path, # the data set's folder
                folders # sub-folders to count in, e.g. ['train/3', 'train/7']
               ) -> dict:
     "Number of `.png` files in each of `folders` under `path` (0 where a folder is missing)."
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f'count_pngs: path must be a folder path, got {path!r}')
+    if isinstance(folders, str) or not all(isinstance(f, str) for f in folders):
+        raise TypeError(f'count_pngs: folders must be a list of sub-folder names, got {folders!r}')
+    path = Path(path)
     return {f: sum(1 for e in os.scandir(path/f) if e.name.endswith('.png')) if (path/f).is_dir() else 0
             for f in folders}
 
@@ -172,6 +178,9 @@ def map_lite0_weights(ckpt: dict, # the checkpoint's state dict (its own names)
                       model: nn.Module # timm's `tf_efficientnet_lite0`
                      ) -> dict:
     "The checkpoint under timm's names: paired in order, each pair checked for block, role and shape."
+    if not isinstance(ckpt, dict) or not isinstance(model, nn.Module):
+        raise TypeError(f'map_lite0_weights: ckpt must be a state dict and model an nn.Module, got '
+                        f'{type(ckpt).__name__} and {type(model).__name__}')
     mk = list(model.state_dict())
     if len(mk) != len(ckpt):
         raise ValueError(f'map_lite0_weights: the model has {len(mk)} tensors, the checkpoint {len(ckpt)}')

@@ -304,3 +304,39 @@ def test_empty_home_is_not_the_root(monkeypatch):
 def test_draw_image_refuses_channels_last():
     from coursekit.core import draw_image
     with pytest.raises(ValueError, match='channels-last'): draw_image(torch.rand(8, 8, 3))
+
+# ---------------- every public function, fed junk ----------------
+
+JUNK = [None, 'x', -1, 0, 1.5, float('nan'), torch.zeros(()), torch.zeros(2, 2, 2, 2, 2), [],
+        np.zeros((3, 3, 3), dtype=np.uint8)]
+NOT_FED = {  # they train, download-free but slow, write the cache, or take no required arguments worth feeding
+    'main', 'build_parser', 'train_cnn', 'stability_run', 'augmentation_experiment', 'kernel_explorer', 'materialise',
+    'staged_out', 'seeded', 'cmd_data', 'cmd_train', 'cmd_gradcam', 'save_gradcam_grid', 'save_stats_figures'}
+
+def _public_functions():
+    import inspect
+    import coursekit.core, coursekit.kernels, coursekit.arith, coursekit.cam, coursekit.cnn, coursekit.data
+    import coursekit.augment, coursekit.hooks, coursekit.store, coursekit.stats
+    mods = [coursekit.core, coursekit.kernels, coursekit.arith, coursekit.cam, coursekit.cnn, coursekit.data,
+            coursekit.augment, coursekit.hooks, coursekit.store, coursekit.stats]
+    for mod in mods:
+        for name in mod.__all__:
+            f = getattr(mod, name)
+            if name in NOT_FED or not callable(f): continue
+            try: params = inspect.signature(f).parameters.values()
+            except (TypeError, ValueError): continue
+            n = sum(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+            if n: yield f'{mod.__name__}.{name}', f, n
+
+def test_junk_into_every_public_function_gives_clear_errors(capsys):
+    import traceback, matplotlib.pyplot as plt
+    cryptic = []
+    for name, f, n in _public_functions():
+        for junk in JUNK:
+            try: f(*[junk] * n)
+            except (TypeError, ValueError, FileNotFoundError, RuntimeError) as e:
+                where = traceback.extract_tb(e.__traceback__)[-1].filename
+                if 'coursekit' not in where and name.split('.')[-1] not in str(e): cryptic.append((name, junk, e))
+            except Exception as e: cryptic.append((name, junk, e))
+            finally: plt.close('all')
+    assert not cryptic, '\n'.join(f'{n}({j!r:.20}): {type(e).__name__}: {e}' for n, j, e in cryptic)
