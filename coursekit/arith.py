@@ -319,7 +319,7 @@ def receptive_field(model: nn.Module, # a CNN; ResNet-style branches are followe
     "One row per layer on the way to global pooling: field `rf` (inf: the whole input), `jump`, `start` (1st centre)."
     if not isinstance(model, nn.Module):
         raise TypeError(f'receptive_field: model must be an nn.Module, got {type(model).__name__}')
-    trace_shapes(model, input_size)  # validates input_size and that the model runs, leaving it as it was
+    _input(model, input_size, 'receptive_field')  # checks input_size against the model; the passes below run it
     mods = dict(model.named_modules())
     start_info = ((1, 1), (1, 1), (0.5, 0.5))  # a pixel sees itself; pixel i's centre is at i + 0.5
     rows = []

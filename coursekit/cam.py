@@ -111,11 +111,8 @@ def show_heatmap(img: torch.Tensor, # (3, H, W), (1, H, W) or (H, W) image in [0
 def _targets(targets, logits, fn):
     n = logits.shape[0]
     if targets is None: return logits.argmax(1)
-    if isinstance(targets, np.integer): targets = int(targets)
-    if isinstance(targets, (torch.Tensor, np.ndarray)) and targets.ndim == 0:
-        if targets.dtype in (torch.bool, np.bool_) or torch.as_tensor(targets).is_floating_point():
-            raise TypeError(f'{fn}: targets must be None, an int or one class per image, got {targets!r}')
-        targets = int(targets)
+    if isinstance(targets, (torch.Tensor, np.ndarray, np.generic)) and np.ndim(targets) == 0:
+        targets = targets.item()  # numpy scalars and 0-d tensors (`targets=y[i]`) as Python numbers, checked below
     if isinstance(targets, bool):
         raise TypeError(f'{fn}: targets must be None, an int or one class per image, got a bool')
     if isinstance(targets, int): t = torch.full((n,), targets, dtype=torch.long, device=logits.device)

@@ -123,18 +123,21 @@ KERNELS = KernelBank({
 # %% ../nbs/01_kernels.ipynb #2be98ed9
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
 
+def _check_image(img, fn):
+    "A float image (H, W) or (C, H, W), channels first."
+    if not isinstance(img, torch.Tensor): raise TypeError(f'{fn}: img must be a torch.Tensor, got {type(img).__name__}')
+    if img.ndim not in (2, 3): raise ValueError(f'{fn}: img must be (H, W) or (C, H, W), got shape {tuple(img.shape)}')
+    check_channels_first(img, 'img', fn)
+    if not img.is_floating_point():
+        raise TypeError(f'{fn}: img must be a float tensor, got {img.dtype}; convert with img.float() / 255')
+
 def filter_image(img: torch.Tensor, # grey (H, W) or colour (C, H, W) image, float
                  kernel: torch.Tensor, # square kernel of odd size (k, k)
                  padding_mode: str = 'zeros' # how to fill the border: 'zeros', 'reflect', 'replicate' or 'circular'
                 ) -> torch.Tensor:
     "Apply `kernel` to each channel of `img`, padded by k//2 so the output has the input's size."
     fn = 'filter_image'
-    if not isinstance(img, torch.Tensor): raise TypeError(f'{fn}: img must be a torch.Tensor, got {type(img).__name__}')
-    if img.ndim not in (2, 3): raise ValueError(f'{fn}: img must be (H, W) or (C, H, W), got shape {tuple(img.shape)}')
-    check_channels_first(img, 'img', fn)
-    if not img.is_floating_point():
-        raise TypeError(f'{fn}: img must be a float tensor, got {img.dtype}; convert with img.float() / 255')
-    _check_kernel2d(kernel, fn)
+    _check_image(img, fn); _check_kernel2d(kernel, fn)
     if padding_mode not in PADDING_MODES:
         raise ValueError(f'{fn}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}')
     x = img[None] if img.ndim == 3 else img[None, None]
@@ -376,8 +379,7 @@ def kernel_explorer(img: torch.Tensor = None, # image to filter (default: the ca
     "Interactive 3x3 kernel editor on an image (ipywidgets), or one static figure where widgets can't display."
     fn = 'kernel_explorer'
     if img is None: img = F.avg_pool2d(sample_image('cat')[None], 2)[0]
-    check_channels_first(img, 'img', fn)
-    filter_image(img[..., :3, :3], KERNELS['identity'])  # img's type, shape and layout, checked as `filter_image` does
+    _check_image(img, fn)
     if preset not in KERNELS: raise ValueError(f'{fn}: preset must be one of {list(KERNELS)}, got {preset!r}')
     if padding_mode not in PADDING_MODES:
         raise ValueError(f'{fn}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}')

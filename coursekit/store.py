@@ -4,7 +4,7 @@
 
 # %% ../nbs/82_store.ipynb #42fd56d2
 from __future__ import annotations
-import configparser, hashlib, io, json, os, pwd, shutil, uuid, warnings, zipfile, zlib
+import configparser, hashlib, io, json, os, shutil, uuid, warnings, zipfile, zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,7 +54,10 @@ def bundle_info() -> dict:
 # %% ../nbs/82_store.ipynb #c6105c68
 def home_dir() -> Path:
     "The user's home: `$HOME` if set and not empty, else the account's home from the password database."
-    return Path(os.environ.get('HOME') or pwd.getpwuid(os.getuid()).pw_dir)
+    if os.environ.get('HOME'): return Path(os.environ['HOME'])
+    try: import pwd  # POSIX only
+    except ImportError: return Path.home()  # Windows: USERPROFILE
+    return Path(pwd.getpwuid(os.getuid()).pw_dir)
 
 def cache_dir() -> Path:
     "Where coursekit writes data folders: `$COURSEKIT_DATA`, else `$XDG_CACHE_HOME/coursekit` or `~/.cache/coursekit`."
