@@ -4,14 +4,15 @@
 
 # %% ../nbs/90_cli.ipynb #829a846a
 from __future__ import annotations
-import argparse, ctypes, ctypes.util, difflib, json, math, os, shutil, sys, tempfile, time, uuid, warnings
+import argparse, ctypes, ctypes.util, difflib, json, math, os, shutil, signal, sys, tempfile, time, uuid, warnings
 from contextlib import contextmanager
 from pathlib import Path
 from .core import DATASETS, resolve_device
 from .hooks import get_layer
 
 # %% auto #0
-__all__ = ['cmd_data', 'staged_out', 'cmd_train', 'imagenet_target', 'cmd_gradcam', 'build_parser', 'main']
+__all__ = ['RUN_MARKER', 'cmd_data', 'check_out', 'staged_out', 'cmd_train', 'imagenet_target', 'cmd_gradcam', 'build_parser',
+           'Terminated', 'main']
 
 # %% ../nbs/90_cli.ipynb #e10c06cf
 class _Parser(argparse.ArgumentParser):
@@ -49,6 +50,32 @@ def cmd_data(args # the parsed arguments of `coursekit data`
     return 0
 
 # %% ../nbs/90_cli.ipynb #ddb7769f
+RUN_MARKER = '.coursekit-run.json'  # written into every --out folder: the files of the run, so a rerun may replace them
+
+def _foreign(folder: Path) -> list:
+    "Entries of `folder` that no coursekit run wrote (all of them if it has no readable marker)."
+    names = sorted(os.listdir(folder))
+    try: ours = set(json.loads((folder/RUN_MARKER).read_text())['files']) | {RUN_MARKER}
+    except (OSError, ValueError, KeyError, TypeError): ours = set()
+    return [n for n in names if n not in ours or (folder/n).is_dir()]
+
+def check_out(out # the --out argument: a new folder, an empty one, or one an earlier run wrote
+             ) -> Path:
+    "The real folder `out` names (a symlink: its target), or OSError unless coursekit may replace it as a whole."
+    if not str(out).strip(): raise OSError('--out must name a folder, got an empty string')
+    p, here = Path(os.path.realpath(out)), Path(os.path.realpath(os.getcwd()))
+    if p == here or p in here.parents:
+        raise OSError(f'--out {out} is the current folder or one above it; name a new folder, e.g. runs/latest')
+    if p.parent == p or os.path.ismount(p):
+        raise OSError(f'--out {out} is a file system root or mount point; name a new folder inside it')
+    if p.exists() and not p.is_dir(): raise OSError(f'--out {out} exists and is not a folder')
+    if p.is_dir() and (extra := _foreign(p)):
+        more = f' and {len(extra) - 3} more' if len(extra) > 3 else ''
+        raise OSError(f"--out {out} holds files coursekit did not write ({', '.join(extra[:3])}{more}); it only "
+                      f'replaces an empty folder or an earlier run of its own: choose a new --out')
+    return p
+
+# %% ../nbs/90_cli.ipynb #7b846994
 def _exchange(a: Path, b: Path) -> bool:
     "Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the system can't."
     try:
@@ -57,39 +84,48 @@ def _exchange(a: Path, b: Path) -> bool:
     except (AttributeError, OSError, TypeError): return False
 
 def _publish(tmp: Path, out: Path):
-    "Make the complete folder `tmp` the new `out`: `out` is always the old complete set or the new one."
+    "Make the complete folder `tmp` the new `out` (checked again: nobody added files meanwhile)."
+    (tmp/RUN_MARKER).write_text(json.dumps({'files': sorted(os.listdir(tmp))}))
+    check_out(out)
     if not out.exists(): tmp.rename(out); return
-    if _exchange(tmp, out): shutil.rmtree(tmp, ignore_errors=True); return  # tmp now holds the old set
+    if _exchange(tmp, out): shutil.rmtree(tmp, ignore_errors=True); return  # tmp: the old set, an earlier run's
     old = out.with_name(f'.{out.name}.old-{uuid.uuid4().hex}')  # no atomic swap here: two renames
     out.rename(old); tmp.rename(out); shutil.rmtree(old, ignore_errors=True)
 
-@contextmanager
-def staged_out(out # the folder a run writes into
-              ):
-    "Write into a fresh folder beside `out`, which replaces `out` only when the run completes; one run at a time."
+def _lock(out: Path):
+    "Hold the lock beside `out`: OSError naming it if another run holds it or it can't be opened."
     from filelock import FileLock, Timeout  # lazy, as every import of a library here: `--help` answers at once
-    out = Path(out)
-    if out.exists() and not out.is_dir(): raise OSError(f'--out {out} exists and is not a folder')
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f'.{out.name}.write-test-'): pass
-    except OSError as e: raise OSError(f'--out {out} is not writable ({e.strerror or e})') from None
-    lock = FileLock(str(out.with_name(f'.{out.name}.lock')), timeout=0)
+    path = out.with_name(f'.{out.name}.lock')
+    try: os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))  # filelock would report this as "held"
+    except OSError as e:
+        raise OSError(f'--out {out} is not writable: cannot open the lock file {path} ({e.strerror or e})') from None
+    lock = FileLock(str(path), timeout=0)
     try: lock.acquire()
     except Timeout:
         raise OSError(f'--out {out} is being written by another run; wait for it, or choose another --out') from None
-    except OSError as e: raise OSError(f'--out {out} is not writable ({e.strerror or e})') from None
-    tmp = out.with_name(f'.{out.name}.tmp-{uuid.uuid4().hex}')
-    try:
-        for stale in out.parent.glob(f'.{out.name}.tmp-*'): shutil.rmtree(stale, ignore_errors=True)  # killed runs
-        try: tmp.mkdir()
-        except OSError as e: raise OSError(f'--out {out} is not writable ({e.strerror or e})') from None
-        yield tmp
-        _publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # an interrupted or failed run: `out` keeps the previous set
-        lock.release()
+    return lock
 
+@contextmanager
+def staged_out(out # the folder a run writes into: new, empty, or written by an earlier run
+              ):
+    "Write into a fresh folder beside `out`, which replaces `out` only when the run completes; one run at a time."
+    out = check_out(out)  # before any work: a folder holding anything else is refused
+    try: out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise OSError(f'--out {out} is not writable ({e.strerror or e})') from None
+    lock = _lock(out)
+    try:
+        for stale in out.parent.glob(f'.{out.name}.tmp-*'):  # left by killed runs, and only those: ours are marked
+            if (stale/RUN_MARKER).is_file(): shutil.rmtree(stale, ignore_errors=True)
+        try: tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{out.name}.tmp-'))
+        except OSError as e: raise OSError(f'--out {out} is not writable ({e.strerror or e})') from None
+        try:
+            (tmp/RUN_MARKER).write_text('{"files": []}')  # marks it as ours, for the clean-up after a killed run
+            yield tmp
+            _publish(tmp, out)
+        finally: shutil.rmtree(tmp, ignore_errors=True)  # a failed or interrupted run: `out` keeps the previous set
+    finally: lock.release()
+
+# %% ../nbs/90_cli.ipynb #188c7db5
 def cmd_train(args # the parsed arguments of `coursekit train`
              ) -> int:
     "Train the course's CNN on bundled data; write metrics.json and figures into --out (all of them, or none)."
@@ -97,7 +133,7 @@ def cmd_train(args # the parsed arguments of `coursekit train`
     except ValueError as e: raise ValueError(f'--device {args.device}: {e}') from None
     with staged_out(args.out) as tmp: _train(args, device, tmp)
     out = Path(args.out)
-    print(f'wrote {", ".join(sorted(p.name for p in out.iterdir()))} to {out}')
+    print(f'wrote {", ".join(sorted(p.name for p in out.iterdir() if p.name != RUN_MARKER))} to {out}')
     return 0
 
 def _train(args, device, out):
@@ -143,7 +179,7 @@ def imagenet_target(target # None, a class id (0-999, as an int or a string of d
     raise ValueError(f'--target {target!r} is not an ImageNet class name or id{hint}')
 
 def _explain(path, model, layer, target, top, out, final):
-    "Grad-CAM of one image file: prints a line, writes the figure, returns its record for gradcam.json."
+    "Grad-CAM of one image file: writes the figure into `out`, returns its record for gradcam.json."
     import matplotlib.pyplot as plt
     from coursekit.data import as_image, imagenet_batch, imagenet_normalize, imagenet_top, imagenet_categories
     from coursekit.cam import grad_cam, show_gradcam
@@ -161,7 +197,6 @@ def _explain(path, model, layer, target, top, out, final):
     while png.exists(): png, n = out/f'{Path(path).stem}-{n}-gradcam.png', n + 1  # two inputs with one name
     fig = show_gradcam(x01[0], res.map[0], title=f'{Path(path).name}: Grad-CAM for "{name}" ({probs[t]:.2f})')
     fig.savefig(png, dpi=80); plt.close(fig)
-    print(f"{path}: {', '.join(f'{c} {p:.2f}' for c, p in top_k)} -> {final/png.name}")
     return dict(file=str(path), top=[dict(name=c, probability=round(p, 4)) for c, p in top_k],
                 target=dict(id=t, name=name, probability=round(float(probs[t]), 4)), input_size=list(x01.shape[-2:]),
                 map_size=list(res.map.shape[-2:]), figure=str(final/png.name),
@@ -179,13 +214,18 @@ def cmd_gradcam(args # the parsed arguments of `coursekit gradcam`
     with staged_out(args.out) as tmp:
         for path in args.images:
             try: records.append(_explain(path, model, args.layer, target, args.top, tmp, Path(args.out)))
-            except ValueError as e:
+            except (ValueError, OSError) as e:  # one line per photo that fails; the others go on
                 msg = str(e).replace('as_image: ', '', 1)
                 print(f'coursekit gradcam: error: {msg}', file=sys.stderr)
                 records.append(dict(file=str(path), error=msg)); failed += 1
+        if failed == len(records): raise ValueError(f'no image could be explained; {args.out} is unchanged')
         report = dict(model='EfficientNet-Lite0 (ImageNet)', layer=args.layer, target=args.target, top=args.top,
                       images=records)
         (tmp/'gradcam.json').write_text(json.dumps(report, indent=2))
+    for r in records:  # announced once written
+        if 'error' not in r:
+            top = ', '.join(f"{t['name']} {t['probability']:.2f}" for t in r['top'])
+            print(f"{r['file']}: {top} -> {r['figure']}")
     failures = f'; {failed} image(s) failed' if failed else ''
     print(f'wrote {len(records) - failed} figure(s) and gradcam.json to {args.out}{failures}')
     return 2 if failed else 0
@@ -231,16 +271,28 @@ def _quiet_dependencies():
     warnings.filterwarnings('ignore', message='.*torch.jit.script.*is deprecated', category=FutureWarning)
     warnings.filterwarnings('ignore', message=".*'mode.chained_assignment' option is deprecated")
 
+class Terminated(BaseException):
+    "Raised in the main thread by SIGTERM, so that clean-up (`finally`) runs as for Ctrl-C."
+
+def _on_sigterm(signum, frame): raise Terminated()
+
 def main(argv: list[str] | None = None # the arguments (None: sys.argv[1:])
         ) -> int:
     "Entry point of the `coursekit` console command."
     _quiet_dependencies()
     args = build_parser().parse_args(argv)
+    try: previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError: previous = None  # not the main thread: leave signals alone
+    where = f'; {args.out} is unchanged' if getattr(args, 'out', None) else ''
     try: return args.func(args)
     except (ValueError, OSError) as e:
         print(f'coursekit {args.command}: error: {e}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        where = f'; {args.out} is unchanged' if getattr(args, 'out', None) else ''
         print(f'\ncoursekit {args.command}: interrupted{where}', file=sys.stderr)
         return 130
+    except Terminated:
+        print(f'\ncoursekit {args.command}: terminated{where}', file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None: signal.signal(signal.SIGTERM, previous)

@@ -156,3 +156,19 @@ print(len(SAMPLE_IMAGES))
 '''
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and int(r.stdout.strip()) >= 24, r.stderr[-2000:]
+
+def test_cli_gradcam_all_failed_keeps_the_previous_set(photos, tmp_path):
+    out = tmp_path/'o'
+    assert coursekit('gradcam', photos/'cat.jpg', '--out', out).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    r = coursekit('gradcam', photos/'empty.jpg', photos/'missing.jpg', '--out', out)
+    assert r.returncode == 2 and r.stderr.count('\n') == 3 and 'no image could be explained' in r.stderr, r.stderr
+    assert 'Traceback' not in r.stderr and r.stdout == ''
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+def test_cli_gradcam_a_folder_or_unreadable_name_is_one_photo_failing(photos, tmp_path):
+    r = coursekit('gradcam', photos, photos/'cat.jpg', '--out', tmp_path/'o')
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'Traceback' not in r.stderr, r.stderr
+    assert r.stdout.count(' -> ') == 1 and (tmp_path/'o'/'cat-gradcam.png').exists()
+    for line in r.stdout.splitlines():  # every figure announced exists
+        if ' -> ' in line: assert Path(line.split(' -> ')[1]).exists()
