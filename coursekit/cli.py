@@ -8,7 +8,6 @@ import argparse, ctypes, ctypes.util, difflib, json, math, os, shutil, signal, s
 from contextlib import contextmanager
 from pathlib import Path
 from .core import DATASETS, resolve_device
-from .hooks import get_layer
 
 # %% auto #0
 __all__ = ['RUN_MARKER', 'cmd_data', 'check_out', 'staged_out', 'cmd_train', 'imagenet_target', 'cmd_gradcam', 'build_parser',
@@ -208,8 +207,8 @@ def cmd_gradcam(args # the parsed arguments of `coursekit gradcam`
     from coursekit.data import imagenet_classifier
     target = imagenet_target(args.target)
     model = imagenet_classifier()
-    try: get_layer(model, args.layer, '--layer')
-    except ValueError as e: raise ValueError(str(e).replace('--layer: layer', '--layer')) from None
+    if not args.layer or args.layer not in (names := dict(model.named_modules())):
+        raise ValueError(f'--layer {args.layer!r} is not a module of the model; names look like {list(names)[1:4]}')
     records, failed = [], 0
     with staged_out(args.out) as tmp:
         for path in args.images:

@@ -14,7 +14,7 @@ from fastai.callback.core import Callback
 from fastai.layers import flatten_model
 from fastcore.basics import patch
 from .core import check_int
-from .hooks import Hooks
+from .hooks import Hook
 from .cnn import default_model, train_cnn
 
 # %% auto #0
@@ -59,8 +59,8 @@ class ActivationStats(Callback):
         "Each epoch's training batches: hook the layers (and, at the first epoch of a fit, allocate a new record)."
         if not self._started: self._start()
         me = weakref.ref(self)  # the hooks must not keep the callback alive: deleting it removes them
-        self.hooks = Hooks(self.mods, lambda h, m, i, o: me() is not None and me()._hook(h, m, i, o))
-        for j, h in enumerate(self.hooks): h.j = j  # the layer's column in the statistics
+        def record(j): return lambda m, i, o: me() is not None and me()._hook(j, m, i, o)  # j: the layer's column
+        self.hooks = [Hook(m, record(j), detach=False) for j, m in enumerate(self.mods)]
 
     def _start(self):
         with_params = [m for m in flatten_model(self.learn.model) if len(list(m.parameters())) > 0]
@@ -78,13 +78,13 @@ class ActivationStats(Callback):
         grow = lambda t: torch.cat([t, torch.zeros_like(t)]) if t is not None else None
         self._stats, self._hist = grow(self._stats), grow(self._hist)
 
-    def _hook(self, hook, m, inp, out):
+    def _hook(self, j, m, inp, out):
         if not self.learn.training or not isinstance(out, torch.Tensor): return
         o = out.detach().float()
-        row = self._stats[self._i, hook.j]  # separate reductions: torch.std_mean is slower on CPU
+        row = self._stats[self._i, j]  # separate reductions: torch.std_mean is slower on CPU
         row[0], row[1], row[2] = o.mean(), o.std(), (o <= self.thresh).sum() / o.numel()
         row[3] = (o <= self.dead_below).sum() / o.numel()  # counts negatives too, which the histogram leaves out
-        if self.with_hist: self._hist[self._i, hook.j] = torch.histc(o, self.bins, *self.hist_range)
+        if self.with_hist: self._hist[self._i, j] = torch.histc(o, self.bins, *self.hist_range)
 
     def after_batch(self):
         if self.learn.training: self._i += 1
@@ -101,7 +101,9 @@ class ActivationStats(Callback):
 
     def remove(self):
         "Remove the hooks (done automatically after each epoch's training batches and on deletion)."
-        if self.hooks is not None: self.hooks.remove(); self.hooks = None
+        if self.hooks is not None:
+            for h in self.hooks: h.remove()
+            self.hooks = None
     def __del__(self): self.remove()
 
     def _fitted(self):

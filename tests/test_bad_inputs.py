@@ -77,7 +77,7 @@ CASES = {  # name: (call, exception type, words the message must contain)
     'check_kernel junk': (lambda: check_kernel('top_edge', 'abc'), TypeError, 'kernel must be'),
     'Hook not module': (lambda: Hook(3, print), TypeError, 'm must be an nn.Module'),
     'Hooks one module': (lambda: Hooks(nn.Conv2d(1, 1, 3), print), TypeError, 'for one module use Hook'),
-    'Hooks not callable': (lambda: Hooks([nn.Conv2d(1, 1, 3)], 3), TypeError, 'f must be callable'),
+    'Hooks not callable': (lambda: Hooks([nn.Conv2d(1, 1, 3)], 3), TypeError, 'hook_func must be callable'),
     'check_folder not path': (lambda: check_folder(3), TypeError, 'path'),
     'png_bytes float': (lambda: png_bytes(np.zeros((4, 4))), TypeError, 'uint8'),
     'augment tfms': (lambda: augment(torch.rand(2, 1, 8, 8), 3), TypeError, 'tfms must be a list'),

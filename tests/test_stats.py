@@ -65,9 +65,9 @@ def test_hook_and_hooks_context_managers():
     model = simple_cnn()
     layers = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     with pytest.raises(ValueError):
-        with Hooks(layers, lambda h, m, i, o: setattr(h, 'out', o.shape)) as hs:
+        with Hooks(layers, lambda m, i, o: o.shape) as hs:
             model(torch.zeros(2, 1, 28, 28))
-            assert [h.out[1] for h in hs] == [4, 8, 16, 32, 2]
+            assert [s[1] for s in hs.stored] == [4, 8, 16, 32, 2]
             assert count_hooks(model) == 5
             raise ValueError('inside the block')
     assert count_hooks(model) == 0
