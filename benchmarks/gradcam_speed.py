@@ -15,7 +15,7 @@ warnings.filterwarnings('ignore')
 import torch
 from torchvision.models import resnet18
 from coursekit.cam import grad_cam
-from coursekit.data import imagenet_classifier
+from coursekit.imagenet import imagenet_classifier
 
 CASES = {'resnet18': ('resnet18', ['layer4']), 'efficientnet_lite0': ('imagenet', ['bn2', 'blocks.4'])}
 

@@ -164,7 +164,7 @@ def _train(args, device, out):
 def imagenet_target(target # None, a class id (0-999, as an int or a string of digits) or a class name
                    ) -> int | None:
     "The ImageNet class index `target` names (case-insensitive); ValueError with close names if there is none."
-    from coursekit.data import imagenet_categories  # lazy, as the other heavy imports of this module
+    from coursekit.imagenet import imagenet_categories  # lazy, as the other heavy imports of this module
     if target is None: return None
     names = imagenet_categories()
     if str(target).strip().isdigit():
@@ -180,7 +180,7 @@ def imagenet_target(target # None, a class id (0-999, as an int or a string of d
 def _explain(path, model, layer, target, top, out, final):
     "Grad-CAM of one image file: writes the figure into `out`, returns its record for gradcam.json."
     import matplotlib.pyplot as plt
-    from coursekit.data import as_image, imagenet_batch, imagenet_normalize, imagenet_top, imagenet_categories
+    from coursekit.imagenet import as_image, imagenet_batch, imagenet_normalize, imagenet_top, imagenet_categories
     from coursekit.cam import grad_cam, show_gradcam
     t0 = time.perf_counter()
     img = as_image(path)
@@ -204,7 +204,7 @@ def _explain(path, model, layer, target, top, out, final):
 def cmd_gradcam(args # the parsed arguments of `coursekit gradcam`
                ) -> int:
     "Grad-CAM of the pretrained ImageNet network on each image; figures and gradcam.json into --out."
-    from coursekit.data import imagenet_classifier
+    from coursekit.imagenet import imagenet_classifier
     target = imagenet_target(args.target)
     model = imagenet_classifier()
     if not args.layer or args.layer not in (names := dict(model.named_modules())):
@@ -214,7 +214,7 @@ def cmd_gradcam(args # the parsed arguments of `coursekit gradcam`
         for path in args.images:
             try: records.append(_explain(path, model, args.layer, target, args.top, tmp, Path(args.out)))
             except (ValueError, OSError) as e:  # one line per photo that fails; the others go on
-                msg = str(e).replace('as_image: ', '', 1)
+                msg = str(e)
                 print(f'coursekit gradcam: error: {msg}', file=sys.stderr)
                 records.append(dict(file=str(path), error=msg)); failed += 1
         if failed == len(records): raise ValueError(f'no image could be explained; {args.out} is unchanged')

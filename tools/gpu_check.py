@@ -137,7 +137,7 @@ def gradcam_speed(dev, dry: bool) -> list:
     "Best-of-3 seconds of a forward pass and of grad_cam at the last feature maps, and their ratio."
     from torchvision.models import resnet18
     from coursekit.cam import grad_cam
-    from coursekit.data import imagenet_classifier
+    from coursekit.imagenet import imagenet_classifier
     size, batches = (64, [2]) if dry else (224, [8, 64])
     rows = []
     for name, make, layer in [('resnet18 (random)', lambda: resnet18(), 'layer4'),

@@ -5,7 +5,8 @@ from pathlib import Path
 import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 from PIL import Image
-from coursekit.data import imagenet_classifier, imagenet_batch, imagenet_normalize, imagenet_top, sample_image
+from coursekit.data import sample_image
+from coursekit.imagenet import imagenet_classifier, imagenet_batch, imagenet_normalize, imagenet_top
 from coursekit.cam import grad_cam, show_heatmap
 
 def main(out=Path(__file__).resolve().parent.parent/'images'/'gradcam_cat.jpg'):
