@@ -4,6 +4,7 @@
 
 # %% ../nbs/84_imagenet.ipynb #9298aee7
 from __future__ import annotations
+import difflib, math, os, warnings
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
@@ -14,8 +15,9 @@ from PIL import Image, ImageOps
 from .core import as_pair, check, check_int, fail
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'map_lite0_weights', 'lite0_weights', 'imagenet_classifier', 'imagenet_categories',
-           'as_image', 'imagenet_batch', 'imagenet_normalize', 'imagenet_top']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'MAX_PIXELS', 'map_lite0_weights', 'lite0_weights', 'imagenet_classifier',
+           'imagenet_categories', 'as_image', 'imagenet_batch', 'imagenet_normalize', 'imagenet_top', 'short_side_size',
+           'imagenet_class']
 
 # %% ../nbs/84_imagenet.ipynb #6c8f4c91
 _CKPT_BLOCK = {'_expand_conv': 'expand conv', '_bn0': 'expand bn', '_depthwise_conv': 'depthwise conv',
@@ -85,12 +87,51 @@ def imagenet_categories() -> tuple:
     return tuple(ResNet18_Weights.IMAGENET1K_V1.meta['categories'])
 
 # %% ../nbs/84_imagenet.ipynb #4d3e30ac
-def _read(path: Path) -> Image.Image:
-    "An image file as an upright RGB PIL image; ValueError naming the file if it is missing or not an image."
+MAX_PIXELS = 8_000_000  # pixels decoded per photo at most (about 3300 x 2400); larger photos are reduced first
+
+def _open(path: Path) -> Image.Image:
+    "The image file `path`, opened (its header read): ValueError naming the file if it is missing, not an image, a bomb."
     if not path.is_file(): raise ValueError(f'{path} is not a file')
     try:
-        with Image.open(path) as im: return ImageOps.exif_transpose(im).convert('RGB')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # large but allowed: reduced below
+            return Image.open(path)
+    except Image.DecompressionBombError as e: raise ValueError(f'{path} is too large to read ({e})') from None
     except (OSError, SyntaxError, ValueError) as e: raise ValueError(f'{path} is not a readable image ({e})') from None
+
+def _reduced(im: Image.Image) -> Image.Image:
+    "`im` decoded with at most about `MAX_PIXELS` pixels: JPEGs at a reduced scale, others reduced after decoding."
+    w, h = im.size
+    if w * h <= MAX_PIXELS: return im
+    f = (MAX_PIXELS / (w * h)) ** 0.5
+    if im.format == 'JPEG': im.draft('RGB', (max(1, int(w * f)), max(1, int(h * f))))
+    im.load()
+    k = math.ceil(max(1, (im.size[0] * im.size[1] / MAX_PIXELS) ** 0.5))
+    return im.reduce(k) if k > 1 else im
+
+# %% ../nbs/84_imagenet.ipynb #bef5f2d1
+def _pixels(im: Image.Image, path) -> torch.Tensor:
+    "The pixels of `im` as floats (3, H, W) in [0, 1], scaled by the mode's range; ValueError for modes without one."
+    grey = lambda a: torch.from_numpy(a.astype(np.float32))[None].expand(3, -1, -1)
+    if im.mode.startswith('I;16'): return grey(np.asarray(im, dtype=np.float32) / 65535)
+    if im.mode in ('I', 'F'):
+        a = np.asarray(im, dtype=np.float64)
+        if im.mode == 'F' and np.isfinite(a).all() and 0 <= a.min() and a.max() <= 1:
+            return grey(a)
+        kind = '32-bit integer' if im.mode == 'I' else 'floating-point'
+        raise ValueError(f'{path} has {kind} pixels (mode {im.mode}, values {a.min():g} to {a.max():g}), which have no '
+                         'fixed range: save it with 8 or 16 bits per channel')
+    return torch.from_numpy(np.array(im.convert('RGB'))).permute(2, 0, 1).float() / 255
+
+def _read(path: Path) -> torch.Tensor:
+    "An image file as an upright float RGB tensor (3, H, W) in [0, 1], at most about `MAX_PIXELS` pixels."
+    im = _open(path)
+    try:
+        with im: return _pixels(ImageOps.exif_transpose(_reduced(im)), path)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        if str(e).startswith(str(path)): raise
+        raise ValueError(f'{path} is not a readable image ({e})') from None
+    except MemoryError: raise ValueError(f'{path} is too large to read in the memory available') from None
 
 def _from_array(img: np.ndarray) -> torch.Tensor:
     check(img.dtype == np.uint8, f'a numpy image must be uint8 (H, W) or (H, W, 3/4), got {img.dtype}', TypeError)
@@ -101,8 +142,8 @@ def _from_array(img: np.ndarray) -> torch.Tensor:
 def as_image(img # a file path, PIL image, uint8 numpy array (H, W) or (H, W, 3/4), or float tensor in [0, 1]
             ) -> torch.Tensor:
     "One image as a float RGB tensor (3, H, W) in [0, 1]: grayscale and RGBA converted, EXIF orientation applied."
-    if isinstance(img, (str, Path)): img = _read(Path(img))
-    if isinstance(img, Image.Image): img = np.asarray(img.convert('RGB'))  # grayscale, palette, RGBA -> RGB
+    if isinstance(img, (str, os.PathLike)): img = _read(Path(img))
+    if isinstance(img, Image.Image): img = _pixels(img, 'the PIL image')  # grey, 16-bit, palette, RGBA -> RGB
     if isinstance(img, np.ndarray): img = _from_array(img)
     if not isinstance(img, torch.Tensor):
         fail(f'expected a file path, PIL image, uint8 array or float tensor, got {type(img).__name__}', TypeError)
@@ -140,3 +181,33 @@ def imagenet_top(logits: torch.Tensor, # (N, 1000) class scores
           f'logits must be class scores (N, 1000), got {getattr(logits, "shape", logits)!r}', TypeError)
     p, i = logits.detach().float().softmax(1).topk(min(k, logits.shape[1]), dim=1)
     return [[(imagenet_categories()[c], float(q)) for q, c in zip(pr, ix)] for pr, ix in zip(p, i)]
+
+# %% ../nbs/84_imagenet.ipynb #ee8e13c0
+def short_side_size(h: int, # the image's height
+                    w: int, # and width
+                    short: int = 224, # the shorter side after resizing
+                    max_aspect: float = 10. # refuse images longer than this many times their width (or height)
+                   ) -> tuple:
+    "(H, W) with the shorter side `short` and the aspect ratio kept; ValueError for extreme aspect ratios."
+    check(max(h, w) <= max_aspect * min(h, w), f'the image is {w}x{h} pixels: more than {max_aspect:g} times as '
+          'long as it is wide; crop it first')
+    s = short / min(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+# %% ../nbs/84_imagenet.ipynb #a6ffa46f
+def imagenet_class(target # a class id (0-999, as an int or a string of digits) or a class name
+                  ) -> int:
+    "The ImageNet class index `target` names; ValueError listing the candidates if it is unknown or ambiguous."
+    names = imagenet_categories()
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool) or \
+       isinstance(target, str) and target.strip().isascii() and target.strip().isdigit():
+        check(0 <= int(target) < len(names), f'target must be a class id in [0, {len(names) - 1}], got {target}')
+        return int(target)
+    check(isinstance(target, str), f'target must be a class name or id, got {target!r}', TypeError)
+    exact = [i for i, n in enumerate(names) if n == target.strip()]
+    close = exact or [i for i, n in enumerate(names) if n.lower() == target.strip().lower()]
+    if len(close) == 1: return close[0]
+    if close: fail(f"target {target!r} names {len(close)} classes: {', '.join(f'{names[i]} ({i})' for i in close)}; "
+                   'give the id')
+    hint = difflib.get_close_matches(target.lower(), [n.lower() for n in names], n=3, cutoff=0.6)
+    fail(f"target {target!r} is not an ImageNet class name or id" + (f"; close names: {', '.join(hint)}" if hint else ''))

@@ -13,7 +13,7 @@ from filelock import FileLock
 from PIL import Image
 
 # %% auto #0
-__all__ = ['BUNDLE_KEYS', 'MANIFEST', 'bundle_path', 'read_bundle', 'bundle', 'bundle_info', 'home_dir', 'cache_dir',
+__all__ = ['BUNDLE_KEYS', 'MANIFEST', 'BUILDING', 'bundle_path', 'read_bundle', 'bundle', 'bundle_info', 'home_dir', 'cache_dir',
            'fastai_data_dir', 'count_pngs', 'check_folder', 'materialise', 'png_bytes']
 
 # %% ../nbs/82_store.ipynb #95a2cb0c
@@ -106,10 +106,28 @@ def check_folder(path: Path, # a folder written by `materialise`
         except FileNotFoundError: return f'{rel} is missing'
         if st.st_size != size: return f'{rel} has {st.st_size} bytes, expected {size}'
         if full and _sha1(p) != sha: return f'{rel} is corrupted (hash differs)'
-    return None
+    extra = sorted(set(_tree(path)) - set(files) - {MANIFEST})
+    return f"{extra[0]} is not part of the data set ({len(extra)} such file(s))" if extra else None
+
+def _tree(path: Path) -> list:
+    "Every file and link under `path`, as relative paths with forward slashes."
+    return [Path(d, f).relative_to(path).as_posix() for d, dirs, fs in os.walk(path) for f in fs + [
+            n for n in dirs if os.path.islink(os.path.join(d, n))]]
 
 # %% ../nbs/82_store.ipynb #0798014f
 _verified = set()  # folders fully checked by this process
+BUILDING = '.coursekit-building'  # marks a folder being built: a crashed build's leftovers are ours to remove
+
+def _write(tmp: Path, name: str, files: callable):
+    "Write `files()` into the new folder `tmp`, then the manifest (last: a folder with a manifest is complete)."
+    tmp.mkdir(parents=True); (tmp/BUILDING).touch()
+    entries = {}
+    for rel, data in files():
+        p = tmp/rel; p.parent.mkdir(parents=True, exist_ok=True); p.write_bytes(data)
+        entries[rel] = (len(data), hashlib.sha1(data).hexdigest())
+    (tmp/BUILDING).unlink()
+    (tmp/MANIFEST).write_text(json.dumps({'name': name, 'files': entries}))
+    return entries
 
 def materialise(name: str, # the folder's name under `cache_dir()` (a plain name, no path)
                 files: callable # returns (relative path, bytes) pairs: the folder's content
@@ -123,14 +141,19 @@ def materialise(name: str, # the folder's name under `cache_dir()` (a plain name
     with FileLock(str(root/f'.{name}.lock'), timeout=900):
         problem = check_folder(dest, full=True)  # another process may have built it while we waited
         if problem is None: _verified.add(dest); return dest
-        if problem != 'missing': warnings.warn(f'coursekit: rebuilding {dest}: {problem}')
-        for old in root.glob(f'.{name}.tmp-*'): shutil.rmtree(old, ignore_errors=True)  # crashed builds
+        for old in root.glob(f'.{name}.tmp-*'):  # crashed builds, which are marked as ours
+            if (old/BUILDING).exists(): shutil.rmtree(old, ignore_errors=True)
         tmp = root/f'.{name}.tmp-{uuid.uuid4().hex}'
-        entries = {}
-        for rel, data in files():
-            p = tmp/rel; p.parent.mkdir(parents=True, exist_ok=True); p.write_bytes(data)
-            entries[rel] = (len(data), hashlib.sha1(data).hexdigest())
-        (tmp/MANIFEST).write_text(json.dumps({'name': name, 'files': entries}))
+        try: entries = _write(tmp, name, files)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise OSError(f'cannot write the data folder {dest} ({e.strerror or e}); free some space there, or set '
+                          'COURSEKIT_DATA to another folder') from None
+        if problem.startswith('no manifest') and (foreign := set(_tree(dest)) - set(entries)):
+            shutil.rmtree(tmp, ignore_errors=True)  # not a half-built copy of ours: someone's own folder
+            raise OSError(f'{dest} holds files that are not part of the data set ({sorted(foreign)[0]}, ...) and '
+                          'was not written by coursekit; move it away, or set COURSEKIT_DATA to another folder')
+        if problem != 'missing': warnings.warn(f'coursekit: rebuilding {dest}: {problem}')
         if dest.exists() or dest.is_symlink():
             trash = root/f'.{name}.tmp-{uuid.uuid4().hex}'
             dest.rename(trash); shutil.rmtree(trash, ignore_errors=True)
