@@ -1,5 +1,6 @@
-"""Cost of recording activation statistics: seconds per epoch without statistics, with coursekit's ActivationStats
-and with fastai's (with_hist=True), on the fast data path. Prints one JSON line. Not part of CI's pass/fail.
+"""Cost of recording activation statistics: seconds per epoch without statistics, with coursekit's ActivationRecorder
+and with fastai's ActivationStats (with_hist=True), on the fast data path. Prints one JSON line. Not part of CI's
+pass/fail.
 
     python benchmarks/stats_overhead.py [--epochs 3] [--bs 64] [--device cpu|cuda]
 
@@ -12,7 +13,7 @@ import torch
 from fastai.callback.hook import ActivationStats as FastaiActivationStats
 from coursekit.core import resolve_device
 from coursekit.cnn import train_cnn, default_model
-from coursekit.stats import ActivationStats
+from coursekit.stats import ActivationRecorder
 
 def epoch_seconds(cbs_fn, epochs, bs, device, repeats, bn):
     best = float('inf')
@@ -32,7 +33,7 @@ def main():
                threads=torch.get_num_threads(), omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'default'), models=[])
     for bn in (False, True):  # 5 hooked layers (convs) or 10 (convs and batchnorms)
         t = {name: epoch_seconds(f, a.epochs, a.bs, dev, a.repeats, bn) for name, f in
-             [('none', lambda: []), ('ours', lambda: [ActivationStats()]), ('fastai', lambda: [FastaiActivationStats(with_hist=True)])]}
+             [('none', lambda: []), ('ours', lambda: [ActivationRecorder()]), ('fastai', lambda: [FastaiActivationStats(with_hist=True)])]}
         res['models'].append(dict(model='simple_cnn 10-class' + (' + batchnorm' if bn else ''), seconds_per_epoch={k: round(v, 3) for k, v in t.items()},
                                   ours_vs_none=round(t['ours'] / t['none'], 3), fastai_vs_none=round(t['fastai'] / t['none'], 3),
                                   ours_vs_fastai=round(t['ours'] / t['fastai'], 3)))

@@ -8,7 +8,7 @@ for warm-up), their ratio, and both final validation accuracies. Not part of CI'
 
 With a CUDA GPU it also times a full epoch of the 10-class batchnorm model on the fast path (`gpu_mnist_bn`).
 """
-import argparse, json, os, platform, time, warnings
+import argparse, json, os, platform, warnings
 warnings.filterwarnings('ignore')
 import torch
 from coursekit.core import resolve_device

@@ -4,29 +4,40 @@
 
 # %% ../nbs/02_strides_padding.ipynb #d304d3d0
 from __future__ import annotations
-import copy, math, os, tempfile
+import math
+from functools import partial
 import numpy as np
 import pandas as pd
 import torch
-import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from matplotlib import animation
-from .core import as_pair, check_int, check_model_input
-from .hooks import ModelState, get_layer
+from .core import check, check_int, check_model_input, check_module, draw_image
+from .hooks import ModelState
+from .kernels import PADDING_MODES
 
 # %% auto #0
-__all__ = ['conv_out_size', 'conv_transpose_out_size', 'same_padding', 'pool_out_size', 'pad_modes', 'trace_shapes',
-           'receptive_field', 'trace_order', 'empirical_receptive_field', 'predicted_box', 'transposed_as_conv',
-           'animate_conv', 'animation_gif', 'conv_frames']
+__all__ = ['conv_out_size', 'conv_transpose_out_size', 'same_padding', 'pool_out_size', 'pad_modes', 'show_pad_modes',
+           'leaf_layers', 'layer_geometry', 'example_input', 'trace_shapes', 'rf_step', 'chain_receptive_field',
+           'field_of', 'show_field', 'transposed_as_conv']
 
-# %% ../nbs/02_strides_padding.ipynb #718d7da2
-def _layer_ints(fn, n, ks, stride, padding, dilation):
-    "The sizes of a sliding-window layer, checked: n, ks, stride and dilation >= 1, padding >= 0."
-    return (check_int(n, 'n', fn, 1), check_int(ks, 'ks', fn, 1), check_int(stride, 'stride', fn, 1),
-            check_int(padding, 'padding', fn, 0), check_int(dilation, 'dilation', fn, 1))
+# %% ../nbs/02_strides_padding.ipynb #8dca8208
+_MINIMUM = dict(n=1, ks=1, stride=1, padding=0, dilation=1, output_padding=0, pad=0)  # the smallest size allowed
 
+def _sizes(**sizes):
+    "The sizes given (by name), as ints: each checked against its minimum in `_MINIMUM`."
+    return tuple(check_int(v, name, _MINIMUM[name]) for name, v in sizes.items())
+
+# %% ../nbs/02_strides_padding.ipynb #dd07ecf1
+def _span(ks, dilation): return dilation * (ks - 1) + 1  # pixels covered by ks taps, `dilation` apart
+
+# %% ../nbs/02_strides_padding.ipynb #0eb16015
+def _nonempty(out, why):
+    "The output size `out` if it is at least 1; else a ValueError: `why`, and that the output would be empty."
+    check(out >= 1, f'{why}: the output would be empty')
+    return out
+
+# %% ../nbs/02_strides_padding.ipynb #1cb8106c
 def conv_out_size(n: int, # input size (height or width)
                   ks: int, # kernel size
                   stride: int = 1, # step between windows
@@ -34,14 +45,12 @@ def conv_out_size(n: int, # input size (height or width)
                   dilation: int = 1 # spacing between kernel elements
                  ) -> int:
     "Output size of a convolution along one axis: (n + 2*padding - dilation*(ks-1) - 1)//stride + 1 (pools: below)."
-    fn = 'conv_out_size'
-    n, ks, stride, padding, dilation = _layer_ints(fn, n, ks, stride, padding, dilation)
-    span = dilation * (ks - 1) + 1
-    if span > n + 2 * padding:
-        raise ValueError(f'{fn}: the kernel spans {span} pixels (ks={ks}, dilation={dilation}) but the padded input '
-                         f'has only {n + 2 * padding} (n={n} + 2*padding={padding}): the output would be empty')
-    return (n + 2 * padding - span) // stride + 1
+    n, ks, stride, padding, dilation = _sizes(n=n, ks=ks, stride=stride, padding=padding, dilation=dilation)
+    span = _span(ks, dilation)
+    return _nonempty((n + 2 * padding - span) // stride + 1, f'the kernel spans {span} pixels (ks={ks}, dilation='
+                     f'{dilation}) but the padded input has only {n + 2 * padding} (n={n} + 2*padding={padding})')
 
+# %% ../nbs/02_strides_padding.ipynb #b6428cf7
 def conv_transpose_out_size(n: int, # input size (height or width)
                             ks: int, # kernel size
                             stride: int = 1, # the stride of the convolution it reverses
@@ -50,32 +59,33 @@ def conv_transpose_out_size(n: int, # input size (height or width)
                             dilation: int = 1 # spacing between kernel elements
                            ) -> int:
     "Output size of a transposed conv along one axis: (n-1)*stride - 2*padding + dilation*(ks-1) + output_padding + 1."
-    fn = 'conv_transpose_out_size'
-    n, ks, stride, padding, dilation = _layer_ints(fn, n, ks, stride, padding, dilation)
-    output_padding = check_int(output_padding, 'output_padding', fn, 0)
-    if output_padding >= max(stride, dilation):
-        raise ValueError(f'{fn}: output_padding must be smaller than stride or dilation (it only picks among the '
-                         f'sizes a strided convolution maps to the same output), got output_padding={output_padding}, '
-                         f'stride={stride}, dilation={dilation}')
-    out = (n - 1) * stride - 2 * padding + dilation * (ks - 1) + output_padding + 1
-    if out < 1:
-        raise ValueError(f'{fn}: padding={padding} removes more than the {out + 2 * padding} pixels the layer '
-                         f'produces: output size {out}')
-    return out
+    n, ks, stride, padding, output_padding, dilation = _sizes(n=n, ks=ks, stride=stride, padding=padding,
+                                                              output_padding=output_padding, dilation=dilation)
+    check(output_padding < max(stride, dilation), f'output_padding must be smaller than stride or dilation (it only '
+          f'picks among the sizes a strided convolution maps to the same output), got output_padding={output_padding}, '
+          f'stride={stride}, dilation={dilation}')
+    out = (n - 1) * stride - 2 * padding + _span(ks, dilation) + output_padding
+    return _nonempty(out, f'padding={padding} removes more than the {out + 2 * padding} pixels the layer produces '
+                          f'(output size {out})')
 
+# %% ../nbs/02_strides_padding.ipynb #11680f5c
 def same_padding(ks: int, # kernel size
                  dilation: int = 1 # spacing between kernel elements
                 ) -> int:
     "Padding (on each side) that keeps the size at stride 1: dilation*(ks-1)//2; only possible when that is even."
-    fn = 'same_padding'
-    ks, dilation = check_int(ks, 'ks', fn, 1), check_int(dilation, 'dilation', fn, 1)
+    ks, dilation = _sizes(ks=ks, dilation=dilation)
     total = dilation * (ks - 1)
-    if total % 2:
-        raise ValueError(f"{fn}: a kernel spanning {total + 1} pixels (ks={ks}, dilation={dilation}) needs {total} "
-                         f"pixels of padding in all, which can't be split evenly between the two sides; use an odd "
-                         f"kernel, or nn.Conv2d(padding='same'), which pads unevenly")
+    check(total % 2 == 0, f"a kernel spanning {total + 1} pixels (ks={ks}, dilation={dilation}) needs {total} "
+          f"pixels of padding in all, which can't be split evenly between the two sides; use an odd kernel, or "
+          f"nn.Conv2d(padding='same'), which pads unevenly")
     return total // 2
 
+# %% ../nbs/02_strides_padding.ipynb #283072ad
+def _windows(room, stride, ceil_mode):
+    "How many windows fit when the first one leaves `room` pixels to move through: rounded down, or up (ceil_mode)."
+    return -(-room // stride) + 1 if ceil_mode else room // stride + 1
+
+# %% ../nbs/02_strides_padding.ipynb #5127a0b6
 def pool_out_size(n: int, # input size (height or width)
                   ks: int, # window size
                   stride: int = None, # step between windows (None: ks, as PyTorch's pooling layers)
@@ -84,359 +94,212 @@ def pool_out_size(n: int, # input size (height or width)
                   ceil_mode: bool = False # round up: a last, partial window counts if it starts inside the input
                  ) -> int:
     "Output size of `nn.MaxPool2d`/`nn.AvgPool2d` along one axis, with PyTorch's rules for padding and `ceil_mode`."
-    fn = 'pool_out_size'
-    n, ks, stride, padding, dilation = _layer_ints(fn, n, ks, ks if stride is None else stride, padding, dilation)
-    span = dilation * (ks - 1) + 1
-    if padding > ks // 2:
-        raise ValueError(f'{fn}: padding must be at most half the window size ({ks // 2} for ks={ks}), got {padding}')
-    out = -(-(n + 2 * padding - span) // stride) + 1 if ceil_mode else (n + 2 * padding - span) // stride + 1
+    n, ks, stride, padding, dilation = _sizes(n=n, ks=ks, stride=ks if stride is None else stride, padding=padding,
+                                              dilation=dilation)
+    check(padding <= ks // 2, f'padding must be at most half the window size ({ks // 2} for ks={ks}), got {padding}')
+    span = _span(ks, dilation)
+    out = _windows(n + 2 * padding - span, stride, ceil_mode)
     if ceil_mode and (out - 1) * stride >= n + padding: out -= 1  # the last window must start inside the input
-    if out < 1:
-        raise ValueError(f'{fn}: the window spans {span} pixels but the padded input has only {n + 2 * padding}: '
-                         f'the output would be empty')
-    return out
+    return _nonempty(out, f'the window spans {span} pixels but the padded input has only {n + 2 * padding}')
 
-# %% ../nbs/02_strides_padding.ipynb #3bf9e8a2
+# %% ../nbs/02_strides_padding.ipynb #dc6a1480
+def _torch_size(n, ks, stride=1, padding=0, dilation=1, transposed=False, output_padding=0):
+    "The size PyTorch's layer gives along one axis, or None where it refuses (or a transposed conv gives nothing)."
+    try:
+        with torch.no_grad():
+            layer = (nn.ConvTranspose2d(1, 1, ks, stride, padding, output_padding, dilation=dilation) if transposed
+                     else nn.Conv2d(1, 1, ks, stride, padding, dilation=dilation))
+            size = layer(torch.zeros(1, 1, n, n)).shape[-1]
+    except RuntimeError: return None
+    return size if size > 0 else None
+
+# %% ../nbs/02_strides_padding.ipynb #ab62c22f
+def _pad(x, pad, mode): return F.pad(x, (pad,) * 4, mode='constant' if mode == 'zeros' else mode)  # conv's mode names
+
+# %% ../nbs/02_strides_padding.ipynb #724a17e0
 def pad_modes(x: torch.Tensor, # a 2-D image (H, W)
               pad: int = 1 # pixels added on every side
              ) -> dict:
-    "`x` (H, W) padded by `pad` on every side with each of PyTorch's modes (zeros, reflect, replicate, circular)."
-    fn = 'pad_modes'
-    if not isinstance(x, torch.Tensor) or x.ndim != 2:
-        raise TypeError(f'{fn}: x must be a 2-D tensor (H, W), got {getattr(x, "shape", type(x).__name__)}')
-    pad = check_int(pad, 'pad', fn, 0)
-    if pad >= min(x.shape): raise ValueError(f'{fn}: pad must be smaller than the image ({tuple(x.shape)}), got {pad}')
-    return {m: F.pad(x[None, None].float(), (pad,) * 4, mode='constant' if m == 'zeros' else m)[0, 0]
-            for m in ('zeros', 'reflect', 'replicate', 'circular')}
+    "`x` (H, W) padded by `pad` on every side with each of PyTorch's modes (`PADDING_MODES`: zeros, reflect, ...)."
+    check(isinstance(x, torch.Tensor) and x.ndim == 2,
+          f'x must be a 2-D tensor (H, W), got {getattr(x, "shape", type(x).__name__)}', TypeError)
+    pad, = _sizes(pad=pad)
+    check(pad < min(x.shape), f'pad must be smaller than the image ({tuple(x.shape)}), got {pad}')
+    return {m: _pad(x[None, None].float(), pad, m)[0, 0] for m in PADDING_MODES}
 
-# %% ../nbs/02_strides_padding.ipynb #23ca9ccc
-def _geometry(m):
-    "Kernel, stride, padding, dilation of a sliding-window layer (pairs), or None."
+# %% ../nbs/02_strides_padding.ipynb #b91457f2
+def show_pad_modes(x: torch.Tensor, # a small 2-D image (H, W), e.g. the matrix 1..9
+                   pad: int = 1, # pixels added on every side
+                   title: str = None # the figure's title (None: how many pixels)
+                  ):
+    "`pad_modes(x, pad)` drawn side by side, with each pixel's value written in and the original framed in red."
+    padded = pad_modes(x, pad)
+    fig, axs = plt.subplots(1, len(padded), figsize=(13, 3.3))
+    for ax, (mode, v) in zip(axs, padded.items()):
+        ax.imshow(v, cmap='Blues', vmin=0, vmax=float(x.max())); ax.set_title(mode)
+        ax.add_patch(plt.Rectangle((pad - .5, pad - .5), x.shape[1], x.shape[0], fill=False, color='red', lw=2))
+        for (i, j), val in np.ndenumerate(v.int().numpy()): ax.text(j, i, val, ha='center', va='center')
+        ax.set_xticks([]); ax.set_yticks([])
+    fig.suptitle(title or f"{pad} pixel{'s' * (pad > 1)} of padding (the original inside the red square)")
+    plt.tight_layout()
+    return fig
+
+# %% ../nbs/02_strides_padding.ipynb #22562d35
+def leaf_layers(model: nn.Module # any model
+               ) -> list:
+    "`(name, module)` for each leaf layer of `model` (a module without children), in the order they are defined."
+    return [(n, m) for n, m in check_module(model).named_modules() if n and next(m.children(), None) is None]
+
+# %% ../nbs/02_strides_padding.ipynb #59b05a27
+def _mults(m, out):
+    "Multiply-accumulates per image of layer `m`, whose output is `out`: convolutions and linear layers (else 0)."
+    if isinstance(m, nn.Conv2d): return out[0].numel() * (m.in_channels // m.groups) * math.prod(m.kernel_size)
+    if isinstance(m, nn.Linear): return out[0].numel() * m.in_features
+    return 0
+
+# %% ../nbs/02_strides_padding.ipynb #61caee6c
+def _pair(v): return tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # a layer's int-or-pair attribute
+
+# %% ../nbs/02_strides_padding.ipynb #94bd3442
+def layer_geometry(m: nn.Module # a layer
+                  ) -> tuple:
+    "Kernel, stride, padding (None for `padding='same'`), dilation of a sliding-window layer, as pairs; else None."
     if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.LPPool2d)):
-        k, s = as_pair(m.kernel_size), as_pair(m.stride if m.stride is not None else m.kernel_size)
-        p = as_pair(getattr(m, 'padding', 0)) if not isinstance(getattr(m, 'padding', 0), str) else None
-        d = as_pair(getattr(m, 'dilation', 1))
-        return k, s, p, d
-    if isinstance(m, nn.PixelUnshuffle):  # each output pixel gathers an r x r block: a window of r, stride r
-        r = as_pair(m.downscale_factor)
-        return r, r, (0, 0), (1, 1)
+        k, s = _pair(m.kernel_size), _pair(m.kernel_size if m.stride is None else m.stride)  # stride None: the kernel
+        pad = getattr(m, 'padding', 0)  # nn.LPPool2d has none
+        return k, s, None if isinstance(pad, str) else _pair(pad), _pair(getattr(m, 'dilation', 1))
+    if isinstance(m, nn.PixelUnshuffle): return _pair(m.downscale_factor), _pair(m.downscale_factor), (0, 0), (1, 1)
     return None
 
+# %% ../nbs/02_strides_padding.ipynb #02a6ba3d
 def _formula(m, h_in, h_out, axis=0):
-    g = _geometry(m)
-    if g is None:
-        if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)): return f'adaptive: {h_in} -> {h_out}'
-        return ''
-    k, s, p, d = (v[axis] for v in g) if g[2] is not None else (g[0][axis], g[1][axis], None, g[3][axis])
+    "The size arithmetic of layer `m` along one axis, with its numbers: '(28+2*1-3)//2+1 = 14'; '' if it has none."
+    g = layer_geometry(m)
+    adaptive = isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))
+    if g is None: return f'adaptive: {h_in} -> {h_out}' if adaptive else ''
+    k, s, p, d = (None if v is None else v[axis] for v in g)
     if p is None: return f"padding='same': {h_in} -> {h_out}"
     span = f'{d}*({k}-1)+1' if d > 1 else f'{k}'
     ceil = getattr(m, 'ceil_mode', False)
     return f"({h_in}+2*{p}-{span}){'/' if ceil else '//'}{s}+1 = {h_out}" + (' (ceil)' if ceil else '')
 
-def _mults(m, out):
-    if isinstance(m, nn.Conv2d):
-        return out[0].numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-    if isinstance(m, nn.Linear): return out[0].numel() * m.in_features
-    return 0
+# %% ../nbs/02_strides_padding.ipynb #ce79a71a
+def _formulas(m, inp, out):
+    "The formula of layer `m` from its input to its output (N, C, H, W): along the height, and the width if it differs."
+    fh, fw = _formula(m, inp.shape[2], out.shape[2]), _formula(m, inp.shape[3], out.shape[3], 1)
+    return fh if fh == fw or not fw else f'H: {fh}; W: {fw}'
 
-def _param(model):
-    try: return next(model.parameters())
-    except StopIteration: return torch.zeros(())
+# %% ../nbs/02_strides_padding.ipynb #c1e99bbf
+def _new_row(name, m, out):
+    "The row of leaf layer `name` before its calls are counted: type, output shape, its own parameters."
+    return dict(layer=name, type=type(m).__name__, output_shape=tuple(out.shape[1:]),
+                params=sum(p.numel() for p in m.parameters(recurse=False)), mults=0, calls=0, formula='')
 
-def _input(model, input_size, fn):
-    if isinstance(input_size, int) or len(input_size) != 3 or not all(isinstance(v, int) and v > 0 for v in input_size):
-        raise ValueError(f'{fn}: input_size must be (C, H, W) of positive ints, got {input_size!r}')
-    p = _param(model)
+# %% ../nbs/02_strides_padding.ipynb #dbdc37de
+def _trace_row(rows, name, m, inp, out):
+    "The forward hook of `trace_shapes` on leaf layer `name`: its row in `rows`, updated at each call."
+    if not isinstance(out, torch.Tensor): return
+    row = rows.setdefault(name, _new_row(name, m, out))
+    row['mults'] += _mults(m, out); row['calls'] += 1
+    if row['calls'] == 1 and out.ndim == 4 and inp and isinstance(inp[0], torch.Tensor) and inp[0].ndim == 4:
+        row['formula'] = _formulas(m, inp[0], out)
+
+# %% ../nbs/02_strides_padding.ipynb #600aa17a
+def example_input(model: nn.Module, # the model the input is for
+                  input_size: tuple # one input's size (C, H, W), no batch axis
+                 ) -> torch.Tensor:
+    "A batch of one zero input of `input_size` in `model`'s dtype and device, checked against the model."
+    check_module(model)
+    check(isinstance(input_size, (tuple, list)) and len(input_size) == 3 and all(isinstance(v, int) and v > 0
+          for v in input_size), f'input_size must be (C, H, W) of positive ints, got {input_size!r}')
+    p = next(model.parameters(), torch.zeros(()))
     x = torch.zeros(1, *input_size, dtype=p.dtype if p.is_floating_point() else torch.float32, device=p.device)
-    return check_model_input(model, x, fn, finite=False)
+    return check_model_input(model, x, finite=False)
 
+# %% ../nbs/02_strides_padding.ipynb #9e1fe0a8
 def trace_shapes(model: nn.Module, # any model; its leaf layers are traced
                  input_size: tuple # one input's size (C, H, W), no batch axis
                 ) -> 'pd.DataFrame':
     "One row per leaf layer, in the order first called: output shape, parameters, multiplications per image, formula."
-    if not isinstance(model, nn.Module):
-        raise TypeError(f'trace_shapes: model must be an nn.Module, got {type(model).__name__}')
-    x = _input(model, input_size, 'trace_shapes')
-    rows = {}
-    with ModelState(model) as r:
-        def hook(name):
-            def f(m, inp, out):
-                if not isinstance(out, torch.Tensor): return
-                h_in = inp[0].shape[2:] if inp and isinstance(inp[0], torch.Tensor) and inp[0].ndim == 4 else None
-                params = sum(p.numel() for p in m.parameters(recurse=False))
-                row = rows.setdefault(name, dict(layer=name, type=type(m).__name__, output_shape=tuple(out.shape[1:]),
-                                                 params=params, mults=0, calls=0, formula=''))
-                row['mults'] += _mults(m, out); row['calls'] += 1
-                if h_in is not None and out.ndim == 4 and row['calls'] == 1:
-                    fh, fw = _formula(m, h_in[0], out.shape[2]), _formula(m, h_in[1], out.shape[3], 1)
-                    row['formula'] = fh if fh == fw or not fw else f'H: {fh}; W: {fw}'
-            return f
-        for name, m in model.named_modules():
-            if next(m.children(), None) is None and name: r.hook(m, hook(name))
+    x, rows = example_input(model, input_size), {}
+    with ModelState(model) as state:
+        for name, m in leaf_layers(model): state.hook(m, partial(_trace_row, rows, name))
         model.eval()
         with torch.no_grad(): model(x)
     return pd.DataFrame(list(rows.values()))
 
-# %% ../nbs/02_strides_padding.ipynb #c6880184
-_POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.Dropout,
-              nn.Dropout2d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.ELU, nn.Hardswish, nn.PReLU,
-              nn.Hardsigmoid, nn.Mish, nn.Softplus, nn.LayerNorm, nn.AlphaDropout, nn.Hardtanh)
-_GLOBAL = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Linear)
-_POINTWISE_FNS = {'add', 'iadd', 'sub', 'mul', 'imul', 'truediv', 'neg', 'cat', 'relu', 'relu_', 'relu6', 'sigmoid',
-                  'tanh', 'silu', 'gelu', 'hardswish', 'hardsigmoid', 'leaky_relu', 'elu', 'hardtanh', 'clamp',
-                  'dropout', 'batch_norm', 'layer_norm', 'add_', 'mul_', 'sigmoid_', 'contiguous', 'clone', 'float',
-                  'to', 'type_as', 'unsqueeze', 'getattr', 'chunk', 'split', 'stochastic_depth', 'channel_shuffle'}
-_GLOBAL_FNS = {'mean', 'adaptive_avg_pool2d', 'adaptive_max_pool2d', 'linear', 'amax', 'sum'}
-_SHAPE_FNS = {'size', 'dim', 'flatten', 'view', 'reshape', 'squeeze', 'permute', 'transpose'}  # maps only if 4-D
+# %% ../nbs/02_strides_padding.ipynb #1510a615
+def rf_step(rf, jump, start, # the field, jump and first centre before the layer, along one axis
+            k, s=1, p=0, d=1 # the layer's kernel, stride, padding (None: 'same') and dilation along that axis
+           ) -> tuple:
+    "The receptive-field recurrence: `(rf, jump, start)` after a layer with kernel k, stride s, padding p, dilation d."
+    if p is None: p = d * (k - 1) // 2  # padding='same'
+    return rf + d * (k - 1) * jump, jump * s, start + (d * (k - 1) / 2 - p) * jump
 
-def _rf_step(info, m):
-    rf, jump, start = info
-    g = _geometry(m)
-    if g is None: return info
-    k, s, p, d = g
-    if p is None: p = tuple(d_ * (k_ - 1) // 2 for k_, d_ in zip(k, d))  # padding='same'
-    return (tuple(r + d_ * (k_ - 1) * j for r, k_, d_, j in zip(rf, k, d, jump)),
-            tuple(j * s_ for j, s_ in zip(jump, s)),
-            tuple(st + (d_ * (k_ - 1) / 2 - p_) * j for st, k_, d_, p_, j in zip(start, k, d, p, jump)))
-
-def _union(infos):
-    "Where branches meet (add, concat): per axis, the smallest box that holds every branch's box."
-    if len(infos) == 1: return infos[0]
-    rf, jump, start = [], [], []
-    for a in range(2):
-        lo = min(i[2][a] - i[0][a] / 2 for i in infos); hi = max(i[2][a] + i[0][a] / 2 for i in infos)
-        rf.append(hi - lo); start.append((lo + hi) / 2 if math.isfinite(hi - lo) else infos[0][2][a])
-        jump.append(max(i[1][a] for i in infos))
-    return tuple(rf), tuple(jump), tuple(start)
-
-def _whole(info):
-    "After a global pool that feeds back into the map (squeeze-and-excitation): every unit sees the whole input."
-    return (math.inf, math.inf), info[1], info[2]
-
-def _fn_name(node):
-    t = node.target
-    return t if isinstance(t, str) else getattr(t, '__name__', str(t)).lstrip('_')
-
-def _arg(node, i, name, default):
-    return node.args[i] if len(node.args) > i else node.kwargs.get(name, default)
-
-def _pool_module(node, name):
-    "The pooling layer equivalent to a functional pooling call in `forward` (F.max_pool2d, F.avg_pool2d, ...)."
-    if name in ('max_pool2d', 'max_pool2d_with_indices'):
-        return nn.MaxPool2d(_arg(node, 1, 'kernel_size', None), _arg(node, 2, 'stride', None),
-                            _arg(node, 3, 'padding', 0), _arg(node, 4, 'dilation', 1))
-    if name == 'avg_pool2d':
-        return nn.AvgPool2d(_arg(node, 1, 'kernel_size', None), _arg(node, 2, 'stride', None),
-                            _arg(node, 3, 'padding', 0))
-    if name == 'lp_pool2d':
-        return nn.LPPool2d(_arg(node, 1, 'norm_type', 2), _arg(node, 2, 'kernel_size', None),
-                           _arg(node, 3, 'stride', None))
-    if name == 'pixel_unshuffle': return nn.PixelUnshuffle(_arg(node, 1, 'downscale_factor', None))
-    return None
-
-def _slice_step(info, node):
-    "Indexing: strided slicing of H and W (`x[..., ::2, ::2]`) moves and spreads the units; channel indexing does not."
-    idx = node.args[1]
-    if not isinstance(idx, (tuple, slice)): return info  # an item of a list or tuple (e.g. from `chunk`)
-    items = idx if isinstance(idx, tuple) else (idx,)
-    if Ellipsis in items:
-        tail = items[items.index(Ellipsis) + 1:]
-        spatial = (slice(None),) * (2 - len(tail)) + tuple(tail[-2:])
-    else: spatial = tuple(items[2:4]) + (slice(None),) * (2 - len(items[2:4]))
-    rf, jump, start = info
-    new_jump, new_start = list(jump), list(start)
-    for a, sl in enumerate(spatial):
-        if not isinstance(sl, slice) or any(v is not None and (not isinstance(v, int) or v < 0)
-                                            for v in (sl.start, sl.step)):
-            raise ValueError(f'receptive_field: indexing {node.name} ({idx!r}) is not modelled: only slices with '
-                             f'non-negative start and step are')
-        new_start[a] = start[a] + (sl.start or 0) * jump[a]; new_jump[a] = jump[a] * (sl.step or 1)
-    return rf, tuple(new_jump), tuple(new_start)
-
-def _unmodelled(what, name):
-    return ValueError(f'receptive_field: {what} {name!r} changes the grid in a way the receptive-field arithmetic does '
-                      f'not model (it handles convolutions, pooling, strided slicing and pixel-wise layers); '
-                      f'use empirical_receptive_field to measure it')
-
-def _rf_row(name, m, info):
-    rf, jump, start = info
-    one = lambda v: v[0] if v[0] == v[1] else v
-    fix = lambda v: int(v) if math.isfinite(v) and float(v).is_integer() else v
-    return dict(layer=name, type=m if isinstance(m, str) else type(m).__name__, rf=one(tuple(fix(v) for v in rf)),
-                jump=one(tuple(fix(v) for v in jump)), start=one(tuple(fix(v) for v in start)))
-
-def _module_step(name, m, info):
-    "The info after leaf module `m`, or None for global layers (the map ends there)."
-    if isinstance(m, _GLOBAL): return None
-    if not isinstance(m, _POINTWISE) and _geometry(m) is None:
-        raise _unmodelled('layer', f'{name} ({type(m).__name__})')
-    return _rf_step(info, m)
-
-def _out_shape(node):
-    meta = node.meta.get('tensor_meta')
-    return tuple(meta.shape) if meta is not None and hasattr(meta, 'shape') else None
-
-def _pointwise_or_end(info, shape):
-    "Reshapes, permutes and linear layers act pixel by pixel while the result is still a map (4-D or more)."
-    return info if shape is not None and len(shape) >= 4 else None
-
-def _global_or_not(info, shape):
-    "A reduction over the whole grid (to 1x1, or fewer dimensions) sees the whole input; one over channels does not."
-    return info if shape is not None and len(shape) >= 4 and shape[-2:] != (1, 1) else _whole(info)
-
-def _node_step(node, info, mods, rows):
-    "The info after one traced node (None: it carries no map), appending a table row where a layer acts."
-    shape = _out_shape(node)
-    def row(name, m, new):
-        if new is not None and not (math.isinf(new[0][0]) and shape is not None and shape[-2:] == (1, 1)):
-            rows.append(_rf_row(name, m, new))  # no rows for the head after global pooling
-        return new
-    if node.op == 'call_module':
-        m = mods[node.target]
-        if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-            return row(node.target, m, _global_or_not(info, shape))
-        if isinstance(m, _GLOBAL): return row(node.target, m, _pointwise_or_end(info, shape))
-        return row(node.target, m, _module_step(node.target, m, info))
-    if node.op not in ('call_function', 'call_method'): return info
-    name = _fn_name(node)
-    if (m := _pool_module(node, name)) is not None: return row(node.name, m, _rf_step(info, m))
-    if name == 'getitem': return _slice_step(info, node)
-    if name in _GLOBAL_FNS: return _global_or_not(info, shape)
-    if name in _SHAPE_FNS: return _pointwise_or_end(info, shape)
-    if name in _POINTWISE_FNS: return row(node.name, 'cat', info) if name == 'cat' else info
-    raise _unmodelled('the operation', f'{name} ({node.name})')
-
-def _propagate_shapes(model, gm, input_size):
-    "Record every node's output shape (`node.meta['tensor_meta']`) with one forward pass, leaving the model as found."
-    from torch.fx.passes.shape_prop import ShapeProp  # lazy: only receptive_field needs it
-    with ModelState(model):
-        model.eval()
-        with torch.no_grad(): ShapeProp(gm).propagate(_input(model, input_size, 'receptive_field'))
-
-def receptive_field(model: nn.Module, # a CNN; ResNet-style branches are followed with torch.fx
-                    input_size: tuple # one input's size (C, H, W), used to check that the model runs
-                   ) -> 'pd.DataFrame':
-    "One row per layer on the way to global pooling: field `rf` (inf: the whole input), `jump`, `start` (1st centre)."
-    if not isinstance(model, nn.Module):
-        raise TypeError(f'receptive_field: model must be an nn.Module, got {type(model).__name__}')
-    _input(model, input_size, 'receptive_field')  # checks input_size against the model; the passes below run it
-    mods = dict(model.named_modules())
-    start_info = ((1, 1), (1, 1), (0.5, 0.5))  # a pixel sees itself; pixel i's centre is at i + 0.5
-    rows = []
-    try: gm = torch.fx.symbolic_trace(model); _propagate_shapes(model, gm, input_size)
-    except Exception: gm = None  # not traceable (data-dependent control flow, ...)
-    if gm is None:  # fall back to the call order of the leaf layers
-        info = start_info
-        for name, m in trace_order(model, input_size):
-            if (info := _module_step(name, m, info)) is None: break
-            rows.append(_rf_row(name, m, info))
-    else:
-        infos = {}
-        for node in gm.graph.nodes:
-            if node.op == 'placeholder': infos[node] = start_info; continue
-            ins = [infos[a] for a in node.all_input_nodes if a in infos]
-            if ins and (new := _node_step(node, _union(ins), mods, rows)) is not None: infos[node] = new
-    windows = ('Conv2d', 'MaxPool2d', 'AvgPool2d', 'LPPool2d', 'PixelUnshuffle')
-    if not any(r['type'] in windows or isinstance(mods.get(r['layer']), nn.Conv2d) for r in rows):
-        raise ValueError('receptive_field: the model has no convolution or pooling layer before its global pooling: '
-                         'no receptive field to compute')
+# %% ../nbs/02_strides_padding.ipynb #66139ebc
+def chain_receptive_field(model: nn.Module # a chain of layers (e.g. nn.Sequential), applied in the order defined
+                         ) -> pd.DataFrame:
+    "rf, jump and start (along the height) after each leaf layer of a chain of sliding-window and pixel-wise layers."
+    rf, jump, start, rows = 1, 1, 0.5, []
+    for name, m in leaf_layers(model):
+        if (g := layer_geometry(m)) is not None:
+            rf, jump, start = rf_step(rf, jump, start, *(None if v is None else v[0] for v in g))
+        rows.append(dict(layer=name, type=type(m).__name__, rf=rf, jump=jump, start=start))
     return pd.DataFrame(rows)
 
-def trace_order(model: nn.Module, # any model
-                input_size: tuple # one input's size (C, H, W)
-               ) -> list:
-    "Leaf layers `(name, module)` in the order a forward pass first calls them."
-    order = []
-    def first_call(name):
-        def f(m, i, o):
-            if all(n != name for n, _ in order): order.append((name, m))
-        return f
-    with ModelState(model) as r:
-        for name, m in model.named_modules():
-            if next(m.children(), None) is None and name: r.hook(m, first_call(name))
-        model.eval()
-        with torch.no_grad(): model(_input(model, input_size, 'trace_order'))
-    return order
+# %% ../nbs/02_strides_padding.ipynb #0373be50
+def field_of(i: int, # the unit's index along one axis (0: the first)
+             rf, jump, start # the layer's numbers along that axis, e.g. from a row of `chain_receptive_field`
+            ) -> tuple:
+    "The interval of input pixels (from, to) that unit `i` sees: `rf` pixels wide, centred at `start + i*jump`."
+    centre = start + i * jump
+    return centre - rf / 2, centre + rf / 2
 
-# %% ../nbs/02_strides_padding.ipynb #e3845a5d
-def _window_mean(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    "Max pooling's windows (kernel, stride, padding, dilation, ceil_mode), averaged: same dependencies, no ties."
-    k, d, p = as_pair(kernel_size), as_pair(dilation), as_pair(padding)
-    s = as_pair(stride if stride not in (None, []) else kernel_size)
-    H, W = x.shape[-2:]
-    out = [pool_out_size(n, k_, s_, p_, d_, ceil_mode) for n, k_, s_, p_, d_ in zip((H, W), k, s, p, d)]
-    extra = [max(0, (o - 1) * s_ + d_ * (k_ - 1) + 1 - (n + 2 * p_))
-             for o, n, k_, s_, p_, d_ in zip(out, (H, W), k, s, p, d)]
-    xp = F.pad(x, (p[1], p[1] + extra[1], p[0], p[0] + extra[0]))  # ceil_mode's last, partial window
-    cols = F.unfold(xp, k, dilation=d, stride=s)  # (N, C*kh*kw, L)
-    return cols.view(x.shape[0], x.shape[1], k[0] * k[1], *out).mean(2)
+# %% ../nbs/02_strides_padding.ipynb #70e71fb2
+def show_field(img: torch.Tensor, # the input image, (H, W) or (C, H, W), values in [0, 1]
+               box: tuple, # the unit's pixels (top, bottom, left, right), e.g. from `empirical_receptive_field`
+               ax=None, # matplotlib axes (None: a new figure)
+               title: str = None # the axes' title
+              ):
+    "Draw `img` with the pixels in `box` highlighted in orange and the box's centre marked. Returns the axes."
+    ax = draw_image(img, ax, title)
+    top, bottom, left, right = box
+    ax.add_patch(plt.Rectangle((left - .5, top - .5), right - left + 1, bottom - top + 1, fc=(1, .55, 0, .3),
+                               ec='darkorange', lw=2))
+    ax.plot((left + right) / 2, (top + bottom) / 2, 'o', color='darkorange')
+    return ax
 
-class _WindowMean(nn.Module):
-    def __init__(self, pool): super().__init__(); self.pool = pool
-    def forward(self, x):
-        p = self.pool
-        return _window_mean(x, p.kernel_size, p.stride, p.padding, p.dilation, p.ceil_mode)
+# %% ../nbs/02_strides_padding.ipynb #d29ea0c0
+def _insert_zeros(x, stride):
+    "`x` (N, C, H, W) with `stride - 1` zeros inserted between neighbouring pixels, along both axes."
+    z = x.new_zeros(*x.shape[:2], (x.shape[2] - 1) * stride + 1, (x.shape[3] - 1) * stride + 1)
+    z[:, :, ::stride, ::stride] = x
+    return z
 
-def _structural_copy(model):
-    m = copy.deepcopy(model).double().eval()
-    def swap(parent):
-        for n, c in parent.named_children():
-            if isinstance(c, nn.MaxPool2d): setattr(parent, n, _WindowMean(c))
-            elif isinstance(c, _POINTWISE): setattr(parent, n, nn.Identity())
-            else: swap(c)
-    swap(m)
-    with torch.no_grad():
-        for p in m.parameters(): p.copy_(p.abs() + 0.01)
-    for mod in m.modules():  # functional relus inside blocks (e.g. torchvision's inplace ReLU modules) are gone already
-        if hasattr(mod, 'inplace'): mod.inplace = False
-    return m
+# %% ../nbs/02_strides_padding.ipynb #e618c1df
+def _borders(weight, padding, dilation):
+    "The border around the zero-inserted input, (along the height, along the width): d(k-1) - p pixels each."
+    return tuple(dilation * (k - 1) - padding for k in weight.shape[-2:])
 
-def empirical_receptive_field(model: nn.Module, # a CNN (left untouched: a copy is measured)
-                              input_size: tuple, # one input's size (C, H, W)
-                              layer: str, # name of the layer whose unit is measured
-                              unit: tuple = None # (row, col) in that layer's output; None: the centre
-                             ) -> tuple:
-    "Bounding box `(top, bottom, left, right)` of the input pixels that `unit` of `layer` depends on (by autograd)."
-    fn = 'empirical_receptive_field'
-    if not isinstance(layer, str): raise TypeError(f'{fn}: layer must be a module name of the model, got {layer!r}')
-    _input(model, input_size, fn)  # checks input_size
-    m = _structural_copy(model)
-    target, store = get_layer(m, layer, fn), {}
-    x = torch.ones(1, *input_size, dtype=torch.float64, requires_grad=True)
-    max_pool2d = F.max_pool2d
-    try:
-        F.max_pool2d = _window_mean  # F.max_pool2d called in a forward: its windows, structurally
-        with ModelState(m) as s:
-            s.hook(target, lambda mod, i, o: store.__setitem__('out', o))
-            m(x)
-    finally: F.max_pool2d = max_pool2d
-    out = store['out']
-    if unit is None: r, c = out.shape[2] // 2, out.shape[3] // 2
-    else:
-        r, c = as_pair(unit, 'unit', fn)
-        if not (0 <= r < out.shape[2] and 0 <= c < out.shape[3]):
-            raise ValueError(f"{fn}: unit must lie inside {layer}'s {out.shape[2]}x{out.shape[3]} output, got {unit}")
-    g, = torch.autograd.grad(out[0, :, r, c].sum(), x)
-    nz = g[0].abs().sum(0) > 0
-    rows, cols = nz.any(1).nonzero()[:, 0], nz.any(0).nonzero()[:, 0]
-    return rows.min().item(), rows.max().item(), cols.min().item(), cols.max().item()
+# %% ../nbs/02_strides_padding.ipynb #73862b0c
+def _flipped(weight):
+    "A transposed convolution's kernels (C_in, C_out, kh, kw) as the direct convolution's: flipped, axes swapped."
+    return weight.flip(-1, -2).transpose(0, 1)
 
-# %% ../nbs/02_strides_padding.ipynb #9e785472
-def predicted_box(row, # a row of `receptive_field`'s table
-                  i: int, # the unit's row in that layer's output
-                  j: int, # and its column
-                  size: tuple # the image's (H, W), to clip the box
-                 ) -> tuple:
-    "Input box `(top, bottom, left, right)` of unit (i, j) from a `receptive_field` row, clipped to an image of `size`."
-    if not all(hasattr(row, a) for a in ('rf', 'jump', 'start')):
-        raise TypeError(f'predicted_box: row must be a row of receptive_field\'s table, got {type(row).__name__}')
-    pair = lambda v: v if isinstance(v, tuple) else (v, v)  # `start` may hold halves: not `as_pair`'s ints
-    rf, jump, start = as_pair(row.rf), as_pair(row.jump), pair(row.start)
-    lo = lambda a, n: max(0, math.floor(start[a] + n * jump[a] - rf[a] / 2))
-    hi = lambda a, n, lim: min(lim - 1, math.ceil(start[a] + n * jump[a] + rf[a] / 2) - 1)
-    return lo(0, i), hi(0, i, size[0]), lo(1, j), hi(1, j, size[1])
+# %% ../nbs/02_strides_padding.ipynb #4e29441b
+def _check_transposed(x, weight, stride, padding, output_padding, dilation):
+    "Clear errors for what `transposed_as_conv` can't compute: tensors, channels, sizes, padding."
+    for n, t in [('x', x), ('weight', weight)]:
+        check(isinstance(t, torch.Tensor) and t.ndim == 4 and t.is_floating_point(), f'{n} must be a 4-D float '
+              f'tensor, got {type(t).__name__} {tuple(getattr(t, "shape", ()))} {getattr(t, "dtype", "")}', TypeError)
+    check(weight.shape[0] == x.shape[1], f'weight (C_in, C_out, kh, kw) has C_in={weight.shape[0]}, x has '
+          f'{x.shape[1]} channels')
+    for k, n in zip(weight.shape[-2:], x.shape[-2:]):  # the layer's sizes, along each axis
+        conv_transpose_out_size(n, k, stride, padding, output_padding, dilation)
+    check(min(_borders(weight, padding, dilation)) >= 0,
+          f'padding must be at most dilation*(k-1) = {dilation * (min(weight.shape[-2:]) - 1)}, got {padding}')
 
-# %% ../nbs/02_strides_padding.ipynb #846f968f
+# %% ../nbs/02_strides_padding.ipynb #c8308585
 def transposed_as_conv(x: torch.Tensor, # input (N, C, H, W)
                        weight: torch.Tensor, # kernels (C_in, C_out, kh, kw), as `F.conv_transpose2d` takes them
                        stride: int = 1, # as `F.conv_transpose2d`
@@ -445,127 +308,7 @@ def transposed_as_conv(x: torch.Tensor, # input (N, C, H, W)
                        dilation: int = 1 # spacing between kernel elements
                       ) -> tuple:
     "`F.conv_transpose2d` computed as a direct convolution: insert zeros, pad, flip the kernel; returns (out, grid)."
-    fn = 'transposed_as_conv'
-    for n, t in [('x', x), ('weight', weight)]:
-        if not isinstance(t, torch.Tensor) or t.ndim != 4 or not t.is_floating_point():
-            raise TypeError(f'{fn}: {n} must be a 4-D float tensor, got '
-                            f'{type(t).__name__} {tuple(getattr(t, "shape", ()))} {getattr(t, "dtype", "")}')
-    if weight.shape[0] != x.shape[1]:
-        raise ValueError(f'{fn}: weight (C_in, C_out, kh, kw) has C_in={weight.shape[0]}, x has {x.shape[1]} channels')
-    N, C, H, W = x.shape
-    kh, kw = weight.shape[-2:]
-    for k, n in ((kh, H), (kw, W)):  # a clear error for impossible sizes, per axis
-        conv_transpose_out_size(n, k, stride, padding, output_padding, dilation)
-    z = x.new_zeros(N, C, (H - 1) * stride + 1, (W - 1) * stride + 1)
-    z[:, :, ::stride, ::stride] = x
-    qh, qw = dilation * (kh - 1) - padding, dilation * (kw - 1) - padding
-    if min(qh, qw) < 0:
-        raise ValueError(f'{fn}: padding must be at most dilation*(k-1) = {dilation * (min(kh, kw) - 1)}, '
-                         f'got {padding}')
-    z = F.pad(z, (qw, qw + output_padding, qh, qh + output_padding))
-    return F.conv2d(z, weight.flip(-1, -2).transpose(0, 1), dilation=dilation), z
-
-def _frames(n, ks, stride, padding, dilation, transposed, output_padding=0, seed=0):
-    "Input, grid the kernel slides over, mask of its real input pixels, kernel, output, stride, dilation."
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 4, (1, 1, n, n), generator=g).float()
-    w = torch.randint(-1, 2, (1, 1, ks, ks), generator=g).float()
-    if transposed:
-        out, grid = transposed_as_conv(x, w, stride, padding, output_padding, dilation)
-        real = transposed_as_conv(torch.ones_like(x), w, stride, padding, output_padding, dilation)[1] > 0
-        kern, s = w.flip(-1, -2), 1
-    else:
-        out, grid = F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation), F.pad(x, (padding,) * 4)
-        real = F.pad(torch.ones_like(x), (padding,) * 4) > 0
-        kern, s = w, stride
-    return x[0, 0], grid[0, 0], real[0, 0], kern[0, 0], out[0, 0], s, dilation
-
-def _cells(ax, values, face, color='black', fontsize=9):
-    "Draw a grid of numbered cells: `values` as text, `face` the fill colour of each cell."
-    rows, cols = values.shape[:2]
-    for (a, b), v in np.ndenumerate(values):
-        ax.add_patch(plt.Rectangle((b - .5, a - .5), 1, 1, fc=face[a][b], ec='#999999'))
-        if v != '': ax.text(b, a, v, ha='center', va='center', fontsize=fontsize, color=color)
-    ax.set_xlim(-.5, cols - .5); ax.set_ylim(rows - .5, -.5); ax.set_aspect('equal')
-
-def _draw(axs, grid, real, kern, out, s, d, step, transposed, title):
-    H_out, W_out = out.shape
-    i, j = divmod(step, W_out)
-    for ax in axs: ax.clear(); ax.set_xticks([]); ax.set_yticks([])
-    k = kern.shape[0]
-    taps = {(i * s + a * d, j * s + b * d): (a, b) for a in range(k) for b in range(k)}
-    face = [['#b6d7a8' if (a, b) in taps else '#cfe2f3' if real[a, b] else 'white' for b in range(grid.shape[1])]
-            for a in range(grid.shape[0])]
-    _cells(axs[0], np.array([[f'{v:.0f}' for v in row] for row in grid.tolist()]), face)
-    what = 'zero-inserted, padded input' if transposed else 'padded input'
-    zeros = 'inserted zeros and padding' if transposed else 'padding'
-    axs[0].set_title(f'{what}\n(blue: input, white: {zeros}; green: window)', fontsize=9)
-    pos = list(taps.items())
-    prods = np.array([[f'{grid[r, c]:.0f}×{kern[a, b]:+.0f}' for (r, c), (a, b) in pos[row * k:(row + 1) * k]]
-                      for row in range(k)])
-    _cells(axs[1], prods, [['#b6d7a8'] * k] * k, fontsize=9)
-    axs[1].set_title(f'products: window × kernel\nsum = output {out[i, j]:.0f}', fontsize=9)
-    shown = [[f'{out[a, b]:.0f}' if a * W_out + b <= step else '' for b in range(W_out)] for a in range(H_out)]
-    face = [['#fce5cd' if (a, b) == (i, j) else 'white' for b in range(W_out)] for a in range(H_out)]
-    _cells(axs[2], np.array(shown, dtype=object), face)
-    axs[2].set_title(f'output {H_out}x{W_out}', fontsize=9)
-    axs[0].figure.suptitle(title, fontsize=10)
-
-def _strip(n_rows, grid, k, out, dpi=None):
-    kw = dict(dpi=dpi) if dpi else {}
-    return plt.subplots(n_rows, 3, figsize=(10, 3.8 * n_rows), squeeze=False, **kw,
-                        gridspec_kw=dict(width_ratios=[grid.shape[1], 1.8 * max(k, 3), max(out.shape[1], 3)]))
-
-def animate_conv(n: int = 5, # input size (n x n)
-                 ks: int = 3, # kernel size
-                 stride: int = 1, # step between windows
-                 padding: int = 0, # zeros added on each side
-                 dilation: int = 1, # spacing between kernel elements
-                 transposed: bool = False, # draw a transposed convolution instead
-                 output_padding: int = 0, # for the transposed convolution
-                 interval: int = 600, # milliseconds per frame
-                 seed: int = 0, # seeds the random small-integer input and kernel
-                 dpi: int = 60): # resolution of the frames
-    "A matplotlib animation of a convolution (or transposed convolution) on an n x n input, with real numbers."
-    size = (conv_transpose_out_size(n, ks, stride, padding, output_padding, dilation) if transposed
-            else conv_out_size(n, ks, stride, padding, dilation))
-    x, grid, real, kern, out, s, d = _frames(n, ks, stride, padding, dilation, transposed, output_padding, seed)
-    assert out.shape[-1] == size
-    fig, axs = _strip(1, grid, ks, out, dpi)
-    fig.subplots_adjust(top=0.78, bottom=0.02, left=0.02, right=0.98)  # room for the title above the panel titles
-    kind = 'transposed conv' if transposed else 'conv'
-    title = f'{kind}: n={n}, ks={ks}, stride={stride}, padding={padding}, dilation={dilation} -> {size}x{size}'
-    anim = animation.FuncAnimation(fig, lambda t: _draw(axs[0], grid, real, kern, out, s, d, t, transposed, title),
-                                   frames=out.numel(), interval=interval)
-    plt.close(fig)
-    return anim
-
-def animation_gif(anim, # a matplotlib animation, e.g. from `animate_conv`
-                  fps: float = 1.5 # frames per second
-                 ) -> bytes:
-    "Render an animation to GIF bytes (Pillow, no ffmpeg); `IPython.display.Image(data=..., format='gif')` shows it."
-    if not isinstance(anim, animation.Animation):
-        raise TypeError(f'animation_gif: anim must be a matplotlib animation (from animate_conv), '
-                        f'got {type(anim).__name__}')
-    with tempfile.TemporaryDirectory() as d:
-        f = os.path.join(d, 'anim.gif')
-        anim.save(f, writer=animation.PillowWriter(fps=fps))
-        with open(f, 'rb') as fh: return fh.read()
-
-def conv_frames(n: int = 5, # input size (n x n)
-                ks: int = 3, stride: int = 1, padding: int = 0, dilation: int = 1, # as `animate_conv`
-                transposed: bool = False, output_padding: int = 0, # as `animate_conv`
-                max_frames: int = 4, # how many output positions to draw
-                seed: int = 0): # seeds the random small-integer input and kernel
-    "The first `max_frames` frames of `animate_conv` as a static strip, for printing."
-    check_int(max_frames, 'max_frames', 'conv_frames', 1)
-    if transposed: conv_transpose_out_size(n, ks, stride, padding, output_padding, dilation)  # clear errors for sizes
-    else: conv_out_size(n, ks, stride, padding, dilation)
-    x, grid, real, kern, out, s, d = _frames(n, ks, stride, padding, dilation, transposed, output_padding, seed)
-    k = min(max_frames, out.numel())
-    fig, axs = _strip(k, grid, ks, out)
-    for t in range(k): _draw(axs[t], grid, real, kern, out, s, d, t, transposed, '')
-    kind = 'transposed conv' if transposed else 'conv'
-    fig.suptitle(f'{kind}: n={n}, ks={ks}, stride={stride}, padding={padding}, dilation={dilation}')
-    plt.tight_layout()
-    return fig
+    _check_transposed(x, weight, stride, padding, output_padding, dilation)
+    qh, qw = _borders(weight, padding, dilation)
+    z = F.pad(_insert_zeros(x, stride), (qw, qw + output_padding, qh, qh + output_padding))
+    return F.conv2d(z, _flipped(weight), dilation=dilation), z

@@ -4,14 +4,15 @@
 
 # %% ../nbs/06_augmentation.ipynb #2164eec7
 from __future__ import annotations
-import math, time
+import time
 import pandas as pd
 import torch
-import matplotlib.pyplot as plt
 from fastai.data.core import DataLoaders
 from fastai.torch_core import TensorImage
 from fastai.vision.augment import aug_transforms, Rotate, Brightness, Contrast, Warp
-from .core import check_channels_first, check_int, draw_image, resolve_device
+from .core import (
+    check, check_callable, check_channels_first, check_image, check_int, check_one_of, check_tensor, draw_image,
+    image_grid, resolve_device)
 from .data import load_mnist, TensorDataLoader
 from .cnn import train_cnn
 
@@ -19,7 +20,7 @@ from .cnn import train_cnn
 __all__ = ['PAD_MODES', 'LADDERS', 'strong_tfms', 'augment', 'show_augmented', 'ladder', 'show_ladders', 'show_padding_modes',
            'digit_tfms', 'augmentation_experiment']
 
-# %% ../nbs/06_augmentation.ipynb #70411362
+# %% ../nbs/06_augmentation.ipynb #4d998afd
 def strong_tfms(pad_mode: str = 'reflection', # fastai's padding: 'zeros', 'border' or 'reflection'
                 do_flip: bool = True # include random horizontal flips
                ) -> list:
@@ -27,36 +28,36 @@ def strong_tfms(pad_mode: str = 'reflection', # fastai's padding: 'zeros', 'bord
     return aug_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4, p_affine=1., p_lighting=1.,
                           pad_mode=pad_mode, do_flip=do_flip)
 
-PAD_MODES = ('zeros', 'border', 'reflection')  # fastai's padding modes (PyTorch's grid_sample names)
-
-def _check_pad_mode(pad_mode, fn):
-    if pad_mode not in PAD_MODES: raise ValueError(f'{fn}: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}')
-    return pad_mode
-
-def _as_batch(img, fn):
-    if not isinstance(img, torch.Tensor): raise TypeError(f'{fn}: img must be a torch.Tensor, got {type(img).__name__}')
-    if not img.is_floating_point():
-        raise TypeError(f'{fn}: img must be a float tensor in [0, 1], got {img.dtype}; use img.float() / 255')
-    if img.ndim == 2: img = img[None]
-    check_channels_first(img, 'img', fn)
-    if img.ndim != 3 or img.shape[0] not in (1, 3):
-        raise ValueError(f'{fn}: img must be (H, W), (1, H, W) or (3, H, W), got shape {tuple(img.shape)}')
-    return img
-
+# %% ../nbs/06_augmentation.ipynb #e839b02e
 def augment(xb: torch.Tensor, # a batch (N, C, H, W) of floats in [0, 1]
             tfms: list # fastai batch transforms
            ) -> torch.Tensor:
     "Apply fastai batch transforms `tfms` to a batch (N, C, H, W), as for a training batch; returns a plain tensor."
-    if not isinstance(xb, torch.Tensor) or xb.ndim != 4 or not xb.is_floating_point():
-        raise TypeError(f'augment: xb must be a float batch (N, C, H, W), got '
-                        f'{getattr(xb, "shape", type(xb).__name__)} {getattr(xb, "dtype", "")}')
-    check_channels_first(xb, 'xb', 'augment')
-    if not isinstance(tfms, (list, tuple)) or not all(callable(t) for t in tfms):
-        raise TypeError(f'augment: tfms must be a list of fastai transforms, got {tfms!r}')
+    check_channels_first(check_tensor(xb, 'xb', 4, floating=True, what='a float batch (N, C, H, W)'), 'xb')
+    check(isinstance(tfms, (list, tuple)) and all(map(callable, tfms)),
+          f'tfms must be a list of fastai transforms, got {tfms!r}', TypeError)
     x = TensorImage(xb)
     for t in tfms: x = t(x, split_idx=0)
     return x.as_subclass(torch.Tensor)
 
+# %% ../nbs/06_augmentation.ipynb #cc4872e7
+PAD_MODES = ('zeros', 'border', 'reflection')  # fastai's padding modes (PyTorch's grid_sample names)
+
+def _as_batch(img) -> torch.Tensor:
+    "`img` checked to be one float image, (H, W), (1, H, W) or (3, H, W), as (C, H, W)."
+    check_image(img, 'img')
+    return img if img.ndim == 3 else img[None]
+
+# %% ../nbs/06_augmentation.ipynb #b6e39d49
+def _finish(axs: list, # the axes of one figure, as `image_grid` gives them
+            figsize=None): # (width, height) in inches (None: keep the grid's size)
+    "The figure of `axs`, resized to `figsize` if given and laid out tight."
+    fig = axs[0].figure
+    if figsize: fig.set_size_inches(figsize)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/06_augmentation.ipynb #aa899535
 def show_augmented(img: torch.Tensor, # one image: (H, W), (1, H, W) or (3, H, W), floats in [0, 1]
                    tfms: list = None, # fastai batch transforms (default: `strong_tfms(pad_mode)`)
                    n: int = 9, # how many versions (a square number makes a square grid)
@@ -64,37 +65,33 @@ def show_augmented(img: torch.Tensor, # one image: (H, W), (1, H, W) or (3, H, W
                    figsize=None, # (width, height) in inches (None: from the grid)
                    title: str = None): # figure title
     "A grid of `img` augmented `n` ways by `tfms`, computed as one batch on the image's device."
-    img = _as_batch(img, 'show_augmented')
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f'show_augmented: n must be an int >= 1, got {n!r}')
-    _check_pad_mode(pad_mode, 'show_augmented')
-    if tfms is None: tfms = strong_tfms(pad_mode)
-    out = augment(img[None].repeat(n, 1, 1, 1), tfms)
-    cols = math.ceil(math.sqrt(n)); rows = math.ceil(n / cols)
-    figsize = figsize or (3 * cols, 3 * rows * img.shape[1] / img.shape[2] + 0.3)
-    fig, axs = plt.subplots(rows, cols, figsize=figsize, squeeze=False)
-    for ax in axs.flat: ax.axis('off')
-    for ax, im in zip(axs.flat, out.cpu()): draw_image(im, ax)
-    fig.suptitle(title or f'{n} augmented versions'); fig.tight_layout()
+    img = _as_batch(img); check_one_of(pad_mode, 'pad_mode', PAD_MODES)
+    axs = image_grid(n, size=3, title=title or f'{n} augmented versions', aspect=img.shape[1] / img.shape[2])
+    out = augment(img[None].repeat(n, 1, 1, 1), strong_tfms(pad_mode) if tfms is None else tfms)
+    for ax, im in zip(axs, out.cpu()): draw_image(im, ax)
+    _finish(axs, figsize)
     return out
 
-# %% ../nbs/06_augmentation.ipynb #cbfbd19b
+# %% ../nbs/06_augmentation.ipynb #aecc687b
+def _with_pad_mode(t, # a fastai transform
+                   pad_mode: str): # 'zeros', 'border' or 'reflection'
+    "`t`, filling uncovered pixels with `pad_mode` if it is a transform that moves pixels."
+    if hasattr(t, 'pad_mode'): t.pad_mode = pad_mode  # fastai's affine and warp transforms read it when applied
+    return t
+
+# %% ../nbs/06_augmentation.ipynb #1e3cf365
 def ladder(img: torch.Tensor, # one image: (H, W), (1, H, W) or (3, H, W), floats in [0, 1]
            make_tfm: callable, # strength -> a fastai transform applied with probability 1
            values: list, # the strengths
            pad_mode: str = 'reflection' # for transforms that move pixels: 'zeros', 'border' or 'reflection'
           ) -> torch.Tensor:
     "`img` transformed by `make_tfm(v)` for each v in `values`: a batch (len(values), C, H, W)."
-    img = _as_batch(img, 'ladder'); _check_pad_mode(pad_mode, 'ladder')
-    if not callable(make_tfm): raise TypeError(f'ladder: make_tfm must be a function of the strength, got {make_tfm!r}')
-    if not isinstance(values, (list, tuple)) or not values:
-        raise ValueError(f'ladder: values must be a non-empty list of strengths, got {values!r}')
-    def tfm(v):
-        t = make_tfm(v)
-        if hasattr(t, 'pad_mode'): t.pad_mode = pad_mode  # fastai's affine and warp transforms read it when applied
-        return t
-    return torch.cat([augment(img[None], [tfm(v)]) for v in values])
+    img = _as_batch(img); check_one_of(pad_mode, 'pad_mode', PAD_MODES); check_callable(make_tfm, 'make_tfm')
+    check(isinstance(values, (list, tuple)) and len(values) > 0,
+          f'values must be a non-empty list of strengths, got {values!r}')
+    return torch.cat([augment(img[None], [_with_pad_mode(make_tfm(v), pad_mode)]) for v in values])
 
+# %% ../nbs/06_augmentation.ipynb #b6dd4e5b
 LADDERS = {  # name: (transform for a fixed strength v, strengths)
     'brightness': (lambda v: Brightness(max_lighting=0.9, p=1., draw=v), [0.1, 0.3, 0.5, 0.7, 0.9]),
     'contrast': (lambda v: Contrast(max_lighting=0.9, p=1., draw=v), [0.2, 0.5, 1.0, 2.0, 5.0]),
@@ -102,42 +99,40 @@ LADDERS = {  # name: (transform for a fixed strength v, strengths)
     'warp': (lambda v: Warp(magnitude=0.9, p=1., draw_x=v, draw_y=v), [-0.8, -0.4, 0., 0.4, 0.8]),
 }
 
+# %% ../nbs/06_augmentation.ipynb #5194adac
+def _draw_row(axs: list, # the row's axes
+              name: str, # the row's label
+              values: list, # the strengths, one title each
+              batch: torch.Tensor): # the images, one per strength
+    "One ladder as a row of `axs`: each image titled with its strength, the row labelled `name`."
+    for ax, v, im in zip(axs, values, batch):
+        draw_image(im, ax); ax.set_axis_on(); ax.set(xticks=[], yticks=[]); ax.set_title(f'{v}', fontsize=9)
+    axs[0].set_ylabel(name)
+
+# %% ../nbs/06_augmentation.ipynb #58fa083f
 def show_ladders(img: torch.Tensor, # one image, as for `ladder`
                  ladders: dict = None, # name: (make_tfm, values); default `LADDERS`
                  figsize=None, # (width, height) in inches (None: from the grid)
                  pad_mode: str = 'reflection', # as `ladder`
                  title: str = None): # figure title
     "One row per transform in `ladders`, one column per strength."
-    ladders = ladders or LADDERS
-    _check_pad_mode(pad_mode, 'show_ladders')
-    n = max(len(v) for _, v in ladders.values())
-    img = _as_batch(img, 'show_ladders')
-    figsize = figsize or (2.6 * n, 2.6 * len(ladders) * img.shape[1] / img.shape[2] + 0.6)
-    fig, axs = plt.subplots(len(ladders), n, figsize=figsize, squeeze=False)
-    for r, (name, (mk, vals)) in enumerate(ladders.items()):
-        for c, (v, im) in enumerate(zip(vals, ladder(img, mk, vals, pad_mode))):
-            ax = axs[r, c]; ax.set_xticks([]); ax.set_yticks([])
-            draw_image(im, ax)
-            ax.set_title(f'{v}', fontsize=9)
-            if c == 0: ax.set_ylabel(name)
-    fig.suptitle(title or f'each row: one transform at increasing strength (padding: {pad_mode})')
-    fig.tight_layout()
-    return fig
+    rows = {name: (vals, ladder(img, mk, vals, pad_mode)) for name, (mk, vals) in (ladders or LADDERS).items()}
+    n, (h, w) = max(len(vals) for vals, _ in rows.values()), img.shape[-2:]
+    axs = image_grid(len(rows) * n, ncols=n, size=2.6, aspect=h / w,
+                     title=title or f'each row: one transform at increasing strength (padding: {pad_mode})')
+    for r, (name, (vals, batch)) in enumerate(rows.items()): _draw_row(axs[r * n:(r + 1) * n], name, vals, batch)
+    return _finish(axs, figsize)
 
 # %% ../nbs/06_augmentation.ipynb #44b1c891
 def show_padding_modes(img: torch.Tensor, # one image, as for `ladder`
                        deg: float = 30., # rotation in degrees
                        figsize=(13, 3.4)): # (width, height) in inches
     "`img` rotated by `deg` with each padding mode: zeros, border, reflection."
-    img = _as_batch(img, 'show_padding_modes')
-    fig, axs = plt.subplots(1, 3, figsize=figsize)
-    outs = {}
-    for ax, mode in zip(axs, PAD_MODES):
-        im = augment(img[None], [Rotate(max_deg=90, p=1., draw=deg, pad_mode=mode)])[0]
-        outs[mode] = im
-        draw_image(im, ax)
-        ax.set_title(f'rotate {deg:g}°, padding: {mode}'); ax.axis('off')
-    fig.tight_layout()
+    img = _as_batch(img)
+    outs = {m: augment(img[None], [Rotate(max_deg=90, p=1., draw=deg, pad_mode=m)])[0] for m in PAD_MODES}
+    axs = image_grid(len(outs), ncols=len(outs))
+    for ax, (m, im) in zip(axs, outs.items()): draw_image(im, ax, title=f'rotate {deg:g}°, padding: {m}')
+    _finish(axs, figsize)
     return outs
 
 # %% ../nbs/06_augmentation.ipynb #572f128c
@@ -146,6 +141,37 @@ def digit_tfms() -> list:
     return aug_transforms(do_flip=False, max_rotate=15., max_zoom=1.1, max_lighting=0.2, max_warp=0.1,
                           p_affine=0.75, p_lighting=0.75, pad_mode='zeros')
 
+# %% ../nbs/06_augmentation.ipynb #1bd4b51e
+def _digit_data(n_train: int, # training images (the first of the bundled split), from `bs` up
+                bs: int, # batch size
+                dev) -> tuple: # the training device
+    "`(x_train, y_train, x_valid, y_valid)` on `dev`: the first `n_train` training digits and all validation digits."
+    x_tr, y_tr, x_va, y_va = load_mnist()
+    check(check_int(bs, 'bs', 1) <= check_int(n_train, 'n_train', 1) <= len(x_tr),
+          f'n_train must be from bs ({bs}: one batch) to {len(x_tr)}, got {n_train}')
+    prep = lambda x: x[:, None].float().div(255).to(dev)
+    return prep(x_tr[:n_train]), y_tr[:n_train].to(dev), prep(x_va), y_va.to(dev)
+
+# %% ../nbs/06_augmentation.ipynb #8ce8566f
+def _digit_dls(data: tuple, # as `_digit_data` gives it
+               bs: int, # batch size
+               tfms: list, # fastai batch transforms for the training batches (None: no augmentation)
+               dev) -> DataLoaders: # the training device
+    "Shuffled training batches of `bs` (augmented by `tfms` unless None) and unaugmented validation batches."
+    after = None if tfms is None else (lambda xb: augment(xb, tfms))
+    train = TensorDataLoader(*data[:2], bs=bs, shuffle=True, drop_last=True, after_batch=after)
+    return DataLoaders(train, TensorDataLoader(*data[2:], bs=512), device=dev)
+
+# %% ../nbs/06_augmentation.ipynb #3fbed55e
+def _one_run(dls: DataLoaders, # as `_digit_dls` gives them
+             seed: int, # seeds the weights and the shuffling
+             **kwargs) -> dict: # passed to `train_cnn`: epochs, lr, device
+    "Train the course CNN on `dls` from `seed`: its final validation accuracy and the seconds it took."
+    t0 = time.perf_counter()
+    learn = train_cnn('mnist', seed=seed, progress=False, dls=dls, **kwargs)
+    return dict(valid_accuracy=learn.epoch_history.history[-1]['valid_accuracy'], seconds=time.perf_counter() - t0)
+
+# %% ../nbs/06_augmentation.ipynb #62d5202e
 def augmentation_experiment(n_train: int = 500, # training images (the first of the bundled split)
                             seeds=(0, 1, 2), # one pair of runs (without, with augmentation) per seed
                             epochs: int = 10, # passed to `train_cnn`
@@ -156,22 +182,11 @@ def augmentation_experiment(n_train: int = 500, # training images (the first of 
                            ) -> pd.DataFrame:
     "Validation accuracy of the course CNN trained on `n_train` images with and without augmentation, per seed."
     dev = resolve_device(device)
-    x_tr, y_tr, x_va, y_va = load_mnist()
-    check_int(bs, 'bs', 'augmentation_experiment', 1)
-    if not bs <= check_int(n_train, 'n_train', 'augmentation_experiment', 1) <= len(x_tr):
-        raise ValueError(f'augmentation_experiment: n_train must be from bs ({bs}: one batch) to {len(x_tr)}, '
-                         f'got {n_train}')
-    prep = lambda x: x[:, None].float().div(255).to(dev)
-    xt, yt, xv, yv = prep(x_tr[:n_train]), y_tr[:n_train].to(dev), prep(x_va), y_va.to(dev)
+    data = _digit_data(n_train, bs, dev)
     tfms = digit_tfms() if tfms is None else tfms
     rows = []
     for seed in seeds:
         for aug in (False, True):
-            after = (lambda xb: augment(xb, tfms)) if aug else None
-            train = TensorDataLoader(xt, yt, bs=bs, shuffle=True, drop_last=True, after_batch=after)
-            dls = DataLoaders(train, TensorDataLoader(xv, yv, bs=512), device=dev)
-            t0 = time.perf_counter()
-            learn = train_cnn('mnist', epochs=epochs, lr=lr, device=dev, seed=seed, progress=False, dls=dls)
-            acc = learn.epoch_history.history[-1]['valid_accuracy']
-            rows.append(dict(seed=seed, augmentation=aug, valid_accuracy=acc, seconds=time.perf_counter() - t0))
+            dls = _digit_dls(data, bs, tfms if aug else None, dev)
+            rows.append(dict(seed=seed, augmentation=aug, **_one_run(dls, seed, epochs=epochs, lr=lr, device=dev)))
     return pd.DataFrame(rows)

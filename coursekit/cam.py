@@ -6,81 +6,55 @@
 from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from .core import as_pair, check_channels_first, check_model_input, draw_image
-from .hooks import ModelState, get_layer
+from .core import as_pair, check, check_image, check_tensor, draw_image, image_grid
+from .hooks import ModelState
+from .capture import capture_layer, parse_targets
 
 # %% auto #0
-__all__ = ['mean_activation_map', 'show_heatmap', 'CAMResult', 'class_activation_map', 'grad_cam', 'reference_grad_cam',
-           'reference_grad_cam_resnet', 'gradcam_layer', 'save_gradcam_grid', 'show_gradcam']
+__all__ = ['mean_activation_map', 'upsample_heatmap', 'show_heatmap', 'CAMResult', 'class_activation_map', 'grad_cam',
+           'reference_grad_cam', 'reference_grad_cam_resnet', 'gradcam_layer', 'save_gradcam_grid', 'show_gradcam']
 
-# %% ../nbs/05_heatmaps.ipynb #a8cceb1f
-def _check_x(x, fn):
-    if not isinstance(x, torch.Tensor): raise TypeError(f'{fn}: x must be a torch.Tensor, got {type(x).__name__}')
-    if x.ndim != 4:
-        hint = '; for one image use x[None]' if x.ndim == 3 else ''
-        raise ValueError(f'{fn}: x must be a batch (N, C, H, W), got shape {tuple(x.shape)}{hint}')
-    if not x.is_floating_point(): raise TypeError(f'{fn}: x must be a float tensor, got {x.dtype}')
+# %% ../nbs/05_heatmaps.ipynb #8e382e4d
+def _as_float(t: torch.Tensor) -> torch.Tensor:
+    "`t` detached, in float32 or better: float64 stays float64, half and bfloat16 become float32."
+    return t.detach().to(torch.promote_types(t.dtype, torch.float32))
 
-def _map_dtype(t):
-    "float64 stays float64; half and bfloat16 become float32."
-    return torch.promote_types(t.dtype, torch.float32)
-
-class _Untouched(ModelState):
-    "Run a model in eval mode with a capturing hook on `layer`; its modes, hooks and grad mode come back on exit."
-    def __init__(self, model, layer, grad_after: bool):
-        super().__init__(model)
-        self.layer, self.grad_after = layer, grad_after
-    def __enter__(self):
-        super().__enter__()  # remembers every module's train/eval flag and the grad mode
-        self.acts, self.calls = None, 0
-        self.hook(self.layer, self._capture)
-        self.model.eval()
-        torch.set_grad_enabled(False)  # no graph before the target layer: it is never needed
-        return self
-    def _capture(self, m, inp, out):
-        self.calls += 1
-        if self.calls > 1: return None
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(f'the target layer must output a tensor, got {type(out).__name__}')
-        if self.grad_after: torch.set_grad_enabled(True)  # record the graph from here on only
-        # our own copy: a layer may return its input (Identity, Dropout in eval), which the caller may overwrite later
-        self.acts = out.detach().clone().requires_grad_(self.grad_after)
-        return self.acts * 1  # the rest of the model gets a copy: in-place ops after the layer can't change `acts`
-
-def _run(model, x, layer, fn, grad_after):
-    check_model_input(model, x, fn)
-    with torch.inference_mode(False):  # gradients are needed, also inside a caller's torch.inference_mode()
-        if x.is_inference(): x = x.clone()  # an inference tensor can't enter autograd; a clone made here can
-        with _Untouched(model, layer, grad_after) as u:
-            logits = model(x)
-    if u.acts is None: raise ValueError(f'{fn}: the target layer was not called in the forward pass')
-    if u.calls > 1:
-        raise ValueError(f'{fn}: the target layer is called {u.calls} times in one forward pass; '
-                         'choose a layer used once')
-    if u.acts.ndim != 4:
-        raise ValueError(f'{fn}: the target layer must output feature maps (N, C, h, w), '
-                         f'got shape {tuple(u.acts.shape)}')
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
-        got = getattr(logits, 'shape', type(logits))
-        raise ValueError(f'{fn}: the model must return class scores (N, n_classes), got {got}')
-    return u.acts, logits
-
+# %% ../nbs/05_heatmaps.ipynb #aab41bf3
 def mean_activation_map(model: nn.Module, # any model
                         x: torch.Tensor, # batch (N, C, H, W)
                         layer # module of `model` (or its name) whose output is averaged
                        ) -> torch.Tensor:
     "`layer`'s output averaged over channels: an (N, h, w) map of how activated each area was."
-    fn = 'mean_activation_map'
-    layer = get_layer(model, layer, fn); _check_x(x, fn)
-    acts, _ = _run(model, x, layer, fn, grad_after=False)
-    return acts.to(_map_dtype(acts)).mean(1)
+    acts, _ = capture_layer(model, x, layer)
+    return _as_float(acts).mean(1)
 
-# %% ../nbs/05_heatmaps.ipynb #9d32324b
+# %% ../nbs/05_heatmaps.ipynb #29116009
+def _to_unit(m: torch.Tensor) -> torch.Tensor:
+    "Each map of `m` (..., H, W) scaled to [0, 1]; a constant map becomes 0."
+    lo, hi = m.amin((-2, -1), keepdim=True), m.amax((-2, -1), keepdim=True)
+    return torch.where(hi > lo, (m - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(m))
+
+# %% ../nbs/05_heatmaps.ipynb #934583ae
+def upsample_heatmap(heatmap: torch.Tensor, # an (h, w) map or (N, h, w) maps
+                     size, # (H, W), or an int for a square
+                     scale: bool = True # scale each map to [0, 1]
+                    ) -> torch.Tensor:
+    "`heatmap` resized to `size` bilinearly, each value at the centre of its cell (align_corners=False)."
+    size, m = as_pair(size, 'size', minimum=1), check_tensor(heatmap, 'heatmap', (2, 3), floating=True)
+    up = F.interpolate(m.reshape(-1, 1, *m.shape[-2:]), size=size, mode='bilinear', align_corners=False)
+    up = up.reshape(*m.shape[:-2], *size)
+    return _to_unit(up) if scale else up
+
+# %% ../nbs/05_heatmaps.ipynb #f215968f
+def _check_overlay(img, heatmap):
+    "Clear errors unless `heatmap` is a 2-D tensor and `img` an image tensor (H, W) or (C, H, W)."
+    check_tensor(heatmap, 'heatmap', 2, what='a 2-D tensor (h, w)'); check_image(img)
+
+# %% ../nbs/05_heatmaps.ipynb #dc1c0e75
 def show_heatmap(img: torch.Tensor, # (3, H, W), (1, H, W) or (H, W) image in [0, 1]
                  heatmap: torch.Tensor, # (h, w) map, upsampled bilinearly to the image's size
                  ax=None, # matplotlib axes (None: a new figure)
@@ -89,43 +63,22 @@ def show_heatmap(img: torch.Tensor, # (3, H, W), (1, H, W) or (H, W) image in [0
                  title: str = None, # axes title
                  colorbar: bool = True): # add a colour bar for the heatmap
     "Overlay `heatmap` (resized to the image, scaled to [0, 1]) on `img`."
-    if not isinstance(heatmap, torch.Tensor) or heatmap.ndim != 2:
-        got = getattr(heatmap, 'shape', type(heatmap))
-        raise ValueError(f'show_heatmap: heatmap must be a 2-D tensor (h, w), got {got}')
-    if not isinstance(img, torch.Tensor) or img.ndim not in (2, 3):
-        raise ValueError(f'show_heatmap: img must be (3, H, W) or (H, W), got {getattr(img, "shape", type(img))}')
-    check_channels_first(img, 'img', 'show_heatmap')
-    H, W = img.shape[-2:]
-    hm = heatmap.detach().float().cpu()
-    up = F.interpolate(hm[None, None], size=(H, W), mode='bilinear', align_corners=False)[0, 0]
-    up = (up - up.min()) / (up.max() - up.min()) if up.max() > up.min() else torch.zeros_like(up)
+    _check_overlay(img, heatmap)
     ax = draw_image(img, ax)
-    h = ax.imshow(up, alpha=alpha, cmap=cmap, extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation='bilinear',
-                  vmin=0, vmax=1)
+    H, W = img.shape[-2:]
+    h = ax.imshow(upsample_heatmap(heatmap.detach().float().cpu(), (H, W)), alpha=alpha, cmap=cmap,
+                  extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation='bilinear', vmin=0, vmax=1)
     if colorbar: ax.figure.colorbar(h, ax=ax, fraction=0.046, pad=0.04, label='relative importance')
     if title: ax.set_title(title)
     ax.axis('off')
     return ax
 
-# %% ../nbs/05_heatmaps.ipynb #ef8b1c3c
-def _targets(targets, logits, fn):
-    n = logits.shape[0]
-    if targets is None: return logits.argmax(1)
-    if isinstance(targets, (torch.Tensor, np.ndarray, np.generic)) and np.ndim(targets) == 0:
-        targets = targets.item()  # numpy scalars and 0-d tensors (`targets=y[i]`) as Python numbers, checked below
-    if isinstance(targets, bool):
-        raise TypeError(f'{fn}: targets must be None, an int or one class per image, got a bool')
-    if isinstance(targets, int): t = torch.full((n,), targets, dtype=torch.long, device=logits.device)
-    else:
-        t = torch.as_tensor(targets, device=logits.device)
-        if t.ndim != 1 or t.dtype.is_floating_point:
-            raise TypeError(f'{fn}: targets must be None, an int or a 1-D sequence of ints, got {targets!r}')
-        if len(t) != n: raise ValueError(f'{fn}: targets has {len(t)} entries but the batch has {n} images')
-        t = t.long()
-    if ((t < 0) | (t >= logits.shape[1])).any():
-        raise ValueError(f'{fn}: targets must be class indices in [0, {logits.shape[1] - 1}], got {t.tolist()}')
-    return t
+# %% ../nbs/05_heatmaps.ipynb #8cd4595f
+def _weighted_sum(w: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
+    "sum over c of w[n, c] * acts[n, c]: one (h, w) map per image, in the inputs' precision also under autocast."
+    with torch.autocast(acts.device.type, enabled=False): return torch.einsum('nc,nchw->nhw', w, acts)
 
+# %% ../nbs/05_heatmaps.ipynb #4a4e4db6
 @dataclass
 class CAMResult:
     "Maps for a batch: `raw` (N,h,w, signed), `map` (its ReLU), `weights` (N,C), `acts`, scores, targets, logits."
@@ -140,11 +93,24 @@ class CAMResult:
     def upsampled(self, size # (H, W), or an int for a square
                  ) -> torch.Tensor:
         "`map` resized to `size` (H, W) bilinearly (align_corners=False), each image scaled to [0, 1]."
-        size = as_pair(size, 'size', 'CAMResult.upsampled', 1)
-        up = F.interpolate(self.map[:, None], size=size, mode='bilinear', align_corners=False)[:, 0]
-        lo, hi = up.amin((1, 2), keepdim=True), up.amax((1, 2), keepdim=True)
-        return torch.where(hi > lo, (up - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(up))
+        return upsample_heatmap(self.map, size)
 
+# %% ../nbs/05_heatmaps.ipynb #056b31d9
+def _result(raw, w, acts, logits, t) -> CAMResult:
+    "The `CAMResult` of maps `raw`, made with channel weights `w` from `acts`, for the target classes `t`."
+    logits = logits.detach()
+    scores = logits[torch.arange(len(t), device=logits.device), t].to(acts.dtype)
+    return CAMResult(raw=raw, weights=w, acts=acts, scores=scores, targets=t, logits=logits)
+
+# %% ../nbs/05_heatmaps.ipynb #9b78c859
+def _check_fc(model: nn.Module, fc, acts: torch.Tensor):
+    "Clear errors unless `fc` is an `nn.Linear` of `model` taking one feature per channel of `acts`."
+    check(isinstance(fc, nn.Linear), f'fc must be the nn.Linear classifier, got {type(fc).__name__}', TypeError)
+    check(any(m is fc for m in model.modules()), 'fc is not a module of the model')
+    check(acts.shape[1] == fc.in_features,
+          f'layer outputs {acts.shape[1]} channels but fc expects {fc.in_features} features')
+
+# %% ../nbs/05_heatmaps.ipynb #f7a3a3fd
 def class_activation_map(model: nn.Module, # a model ending in global average pooling and `fc`
                          x: torch.Tensor, # batch (N, C, H, W)
                          layer, # the body's last layer (feature maps), or its name
@@ -152,50 +118,37 @@ def class_activation_map(model: nn.Module, # a model ending in global average po
                          targets=None # None (predicted class), an int, or one class per image
                         ) -> CAMResult:
     "CAM (Zhou et al.): the classifier's weights for the target class applied to `layer`'s feature maps."
-    fn = 'class_activation_map'
-    layer = get_layer(model, layer, fn); _check_x(x, fn)
-    if not isinstance(fc, nn.Linear):
-        raise TypeError(f'{fn}: fc must be the nn.Linear classifier, got {type(fc).__name__}')
-    if not any(m is fc for m in model.modules()): raise ValueError(f'{fn}: fc is not a module of the model')
-    acts, logits = _run(model, x, layer, fn, grad_after=False)
-    if acts.shape[1] != fc.in_features:
-        raise ValueError(f'{fn}: layer outputs {acts.shape[1]} channels but fc expects {fc.in_features} features')
-    t = _targets(targets, logits, fn)
-    with torch.autocast(acts.device.type, enabled=False):
-        acts = acts.to(_map_dtype(acts))
-        w = fc.weight.detach()[t].to(acts.dtype)
-        raw = torch.einsum('nc,nchw->nhw', w, acts)
-    return CAMResult(raw=raw, weights=w, acts=acts, scores=logits.detach()[torch.arange(len(t)), t].to(acts.dtype),
-                     targets=t, logits=logits.detach())
+    acts, logits = capture_layer(model, x, layer)
+    _check_fc(model, fc, acts)
+    t = parse_targets(targets, logits)
+    a = _as_float(acts); w = fc.weight.detach()[t].to(a.dtype)
+    return _result(_weighted_sum(w, a), w, a, logits, t)
 
-# %% ../nbs/05_heatmaps.ipynb #96f8b6b6
+# %% ../nbs/05_heatmaps.ipynb #e1eaf5ac
+def _score_grads(logits, acts, t):
+    "d(sum of image i's score for class `t[i]`)/d(acts): in eval mode, row i is d(score_i)/d(acts[i])."
+    with torch.inference_mode(False), torch.enable_grad():  # also inside a caller's no_grad() or inference_mode()
+        return torch.autograd.grad(logits[torch.arange(len(t), device=logits.device), t].sum(), acts)[0]
+
+# %% ../nbs/05_heatmaps.ipynb #ad99171c
 def grad_cam(model: nn.Module, # any model returning class scores (N, n_classes)
              x: torch.Tensor, # batch (N, C, H, W)
              layer, # module of `model` (or its name) whose feature maps are weighted
              targets=None # None (each image's predicted class), an int, or one class per image
             ) -> CAMResult:
     "Grad-CAM: gradient of the target score w.r.t. `layer`'s output, averaged over space, weights the activations."
-    fn = 'grad_cam'
-    layer = get_layer(model, layer, fn); _check_x(x, fn)
-    acts, logits = _run(model, x, layer, fn, grad_after=True)
-    with torch.inference_mode(False), torch.enable_grad():  # also inside a caller's no_grad() or inference_mode()
-        t = _targets(targets, logits, fn)
-        scores = logits[torch.arange(len(t), device=logits.device), t]
-        # images are independent in eval mode: d(sum)/d(acts[i]) = d(score_i)/d(acts[i])
-        grads, = torch.autograd.grad(scores.sum(), acts)
-    with torch.autocast(acts.device.type, enabled=False):  # the weighting in float32, also under a caller's autocast
-        a = acts.detach().to(_map_dtype(acts))
-        w = grads.to(a.dtype).mean((2, 3))
-        raw = torch.einsum('nc,nchw->nhw', w, a)
-    return CAMResult(raw=raw, weights=w, acts=a, scores=scores.detach().to(a.dtype), targets=t, logits=logits.detach())
+    acts, logits = capture_layer(model, x, layer, grad=True)
+    t = parse_targets(targets, logits)
+    a, w = _as_float(acts), _as_float(_score_grads(logits, acts, t)).mean((2, 3))
+    return _result(_weighted_sum(w, a), w, a, logits, t)
 
 # %% ../nbs/05_heatmaps.ipynb #fc58b4e5
-def _score_grad(logits, acts, targets):
-    "Gradient of the summed target scores w.r.t. `acts`, and the Grad-CAM map it gives."
+def _reference_map(logits, acts, targets):
+    "Grad-CAM's raw map from `logits` and the leaf `acts` they were computed from; `targets`: an int or one per image."
     t = torch.as_tensor(targets, device=logits.device).expand(len(logits))
-    g, = torch.autograd.grad(logits[torch.arange(len(logits)), t].sum(), acts)
-    return torch.einsum('nc,nchw->nhw', g.mean((2, 3)), acts.detach())
+    return _weighted_sum(_score_grads(logits, acts, t).mean((2, 3)), acts.detach())
 
+# %% ../nbs/05_heatmaps.ipynb #7a4d277f
 def reference_grad_cam(model: nn.Sequential, # a Sequential model
                        x: torch.Tensor, # batch (N, C, H, W)
                        k: int, # the target layer is `model[k]`
@@ -206,8 +159,20 @@ def reference_grad_cam(model: nn.Sequential, # a Sequential model
         model.eval()
         with torch.no_grad(): a = model[:k + 1](x)
         a = a.clone().requires_grad_()
-        with torch.enable_grad(): return _score_grad(model[k + 1:](a * 1), a, targets)
+        with torch.enable_grad(): return _reference_map(model[k + 1:](a * 1), a, targets)
 
+# %% ../nbs/05_heatmaps.ipynb #2f567a30
+def _resnet_last_bn(m: nn.Module, x: torch.Tensor) -> tuple:
+    "(the output of the last batchnorm of `m`'s last block, that block's identity branch), computed without a graph."
+    with torch.no_grad():
+        f = m.layer3(m.layer2(m.layer1(m.maxpool(m.relu(m.bn1(m.conv1(x)))))))
+        for blk in m.layer4[:-1]: f = blk(f)
+        blk = m.layer4[-1]
+        a = blk.bn2(blk.conv2(blk.relu(blk.bn1(blk.conv1(f)))))
+        if hasattr(blk, 'conv3'): a = blk.bn3(blk.conv3(blk.relu(a)))  # bottleneck: the last bn is bn3
+        return a, f if blk.downsample is None else blk.downsample(f)
+
+# %% ../nbs/05_heatmaps.ipynb #7d84c9e6
 def reference_grad_cam_resnet(m: nn.Module, # a torchvision ResNet (basic or bottleneck blocks)
                               x: torch.Tensor, # batch (N, 3, H, W)
                               targets # one class (int) or one per image
@@ -215,70 +180,74 @@ def reference_grad_cam_resnet(m: nn.Module, # a torchvision ResNet (basic or bot
     "Grad-CAM's raw map at the last batchnorm of a torchvision ResNet's last block, its forward written out by hand."
     with ModelState(m):
         m.eval()
-        with torch.no_grad():
-            f = m.layer3(m.layer2(m.layer1(m.maxpool(m.relu(m.bn1(m.conv1(x)))))))
-            for blk in m.layer4[:-1]: f = blk(f)
-            blk = m.layer4[-1]
-            a = blk.bn2(blk.conv2(blk.relu(blk.bn1(blk.conv1(f)))))
-            if hasattr(blk, 'conv3'): a = blk.bn3(blk.conv3(blk.relu(a)))  # bottleneck: the last bn is bn3
-            identity = f if blk.downsample is None else blk.downsample(f)
+        a, identity = _resnet_last_bn(m, x)
         a = a.clone().requires_grad_()
         with torch.enable_grad():
             logits = m.fc(torch.flatten(m.avgpool(F.relu(a + identity)), 1))
-            return _score_grad(logits, a, targets)
+            return _reference_map(logits, a, targets)
 
 # %% ../nbs/05_heatmaps.ipynb #a84966e6
-def gradcam_layer(model: nn.Module, # a model whose top-level children run in order
-                  x: torch.Tensor # one example batch, e.g. `xb[:1]`
-                 ) -> nn.Module:
-    "The last top-level block whose output is still a map of at least 7x7 (a useful Grad-CAM resolution)."
+def _block_shapes(model: nn.Module, x: torch.Tensor) -> list:
+    "(block, output shape) for each top-level child of `model` run on `x` in eval mode, in the order they ran."
     outs = []
     with ModelState(model) as s:
         for child in model.children(): s.hook(child, lambda m, i, o: outs.append((m, tuple(o.shape))))
         model.eval()
         with torch.no_grad(): model(x)
-    maps = [(m, s) for m, s in outs if len(s) == 4]
-    if not maps: raise ValueError('gradcam_layer: the model has no block that outputs feature maps')
+    return outs
+
+# %% ../nbs/05_heatmaps.ipynb #1f023576
+def gradcam_layer(model: nn.Module, # a model whose top-level children run in order
+                  x: torch.Tensor # one example batch, e.g. `xb[:1]`
+                 ) -> nn.Module:
+    "The last top-level block whose output is still a map of at least 7x7 (a useful Grad-CAM resolution)."
+    maps = [(m, s) for m, s in _block_shapes(model, x) if len(s) == 4]
+    check(maps, 'the model has no block that outputs feature maps')
     big = [m for m, s in maps if min(s[2:]) >= 7]
     return big[-1] if big else maps[0][0]
 
+# %% ../nbs/05_heatmaps.ipynb #a5a5bb8a
+def _grid_digits(y: torch.Tensor, n_classes: int, n: int) -> torch.Tensor:
+    "Indices of at most `n` items: the first `n // n_classes` (at least one) of each class in turn."
+    per = max(1, n // n_classes)
+    return torch.cat([(y == c).nonzero()[:per, 0] for c in range(n_classes)])[:n]
+
+# %% ../nbs/05_heatmaps.ipynb #0dd03716
 def save_gradcam_grid(learn, # a fitted Learner on the fast MNIST DataLoaders
                       out: Path, # existing folder to write `gradcam.png` into
                       n: int = 16 # how many validation digits (a few of each class)
                      ):
     "gradcam.png: validation digits with their Grad-CAM overlays, predicted and true labels."
     dl, vocab = learn.dls.valid, list(learn.dls.vocab)
-    per = max(1, n // len(vocab))
-    idx = torch.cat([(dl.y == c).nonzero()[:per, 0] for c in range(len(vocab))])[:n]
+    idx = _grid_digits(dl.y, len(vocab), n)
     x, y = dl.x[idx], dl.y[idx]
     res = grad_cam(learn.model, x, gradcam_layer(learn.model, x[:1]))
-    cols = 8; rows = -(-len(idx) // cols)
-    fig, axs = plt.subplots(rows, cols, figsize=(2 * cols, 2.3 * rows), squeeze=False)
-    for ax in axs.flat: ax.axis('off')
-    for i, ax in enumerate(axs.flat[:len(idx)]):
-        p, t = vocab[res.targets[i]], vocab[y[i]]
-        show_heatmap(x[i, 0].float().cpu(), res.map[i].cpu(), ax=ax, colorbar=False)
+    axs = image_grid(len(idx), ncols=8, size=2, aspect=1.15)
+    for ax, xi, mi, pi, ti in zip(axs, x, res.map, res.targets, y):
+        p, t = vocab[pi], vocab[ti]
+        show_heatmap(xi[0].float().cpu(), mi.cpu(), ax=ax, colorbar=False)
         ax.set_title(f'pred {p} / true {t}', color='black' if p == t else 'red', fontsize=9)
+    fig = axs[0].figure
     fig.suptitle('Grad-CAM on validation digits (brighter: more important for the predicted class)')
     fig.tight_layout(); fig.savefig(Path(out)/'gradcam.png', dpi=100); plt.close(fig)
 
 # %% ../nbs/05_heatmaps.ipynb #d2283f66
+def _show_upsampled(ax, heatmap: torch.Tensor, size):
+    "The heatmap upsampled to `size` (not rescaled: its own values, from 0), with a colour bar, on `ax`."
+    im = ax.imshow(upsample_heatmap(heatmap.detach().float().cpu(), size, scale=False), cmap='magma', vmin=0)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label='Grad-CAM (positive part)')
+    ax.set_title(f'heatmap ({heatmap.shape[0]}x{heatmap.shape[1]}, upsampled)'); ax.axis('off')
+
+# %% ../nbs/05_heatmaps.ipynb #c5696e46
 def show_gradcam(img: torch.Tensor, # (3, H, W) image in [0, 1]
                  heatmap: torch.Tensor, # (h, w) map, e.g. `grad_cam(...).map[0]`
                  title: str = None, # figure title, e.g. the class and its probability
                  figsize=(15, 4.2)): # (width, height) in inches
     "Three panels: the image, the heatmap upsampled to it (with a colour bar), and the overlay."
-    for n, t, dims in [('img', img, (2, 3)), ('heatmap', heatmap, (2,))]:
-        if not isinstance(t, torch.Tensor) or t.ndim not in dims:
-            raise TypeError(f'show_gradcam: {n} must be a tensor with {" or ".join(map(str, dims))} dimensions, '
-                            f'got {getattr(t, "shape", type(t).__name__)}')
+    _check_overlay(img, heatmap)
     fig, axs = plt.subplots(1, 3, figsize=figsize)
     draw_image(img, axs[0], 'image'); axs[0].axis('off')
-    up = F.interpolate(heatmap.detach().float().cpu()[None, None], size=img.shape[-2:], mode='bilinear',
-                       align_corners=False)[0, 0]
-    im = axs[1].imshow(up, cmap='magma', vmin=0)
-    fig.colorbar(im, ax=axs[1], fraction=0.046, pad=0.04, label='Grad-CAM (positive part)')
-    axs[1].set_title(f'heatmap ({heatmap.shape[0]}x{heatmap.shape[1]}, upsampled)'); axs[1].axis('off')
+    _show_upsampled(axs[1], heatmap, img.shape[-2:])
     show_heatmap(img, heatmap, ax=axs[2], title='overlay')
     if title: fig.suptitle(title)
     fig.tight_layout()

@@ -138,11 +138,11 @@ def cmd_train(args # the parsed arguments of `coursekit train`
 def _train(args, device, out):
     "Train, then write metrics.json and the figures into `out` (the staging folder)."
     from coursekit.cnn import train_cnn, plot_losses  # lazy: fastai takes seconds to import
-    from coursekit.stats import ActivationStats, save_stats_figures
+    from coursekit.stats import ActivationRecorder, save_stats_figures
     from coursekit.cam import save_gradcam_grid
     print(f'coursekit train: {args.data}, {args.epochs} epoch(s), lr {args.lr}, bs {args.bs}, device {device}',
           flush=True)
-    stats = ActivationStats()
+    stats = ActivationRecorder()
     learn = train_cnn(args.data, epochs=args.epochs, lr=args.lr, bs=args.bs, device=device, seed=args.seed,
                       precision=args.precision, channels_last=args.channels_last, cbs=[stats],
                       progress=not args.quiet and sys.stdout.isatty())  # a progress bar only where it can redraw itself

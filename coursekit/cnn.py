@@ -4,23 +4,21 @@
 
 # %% ../nbs/03_cnn.ipynb #9a866500
 from __future__ import annotations
-import importlib, random, time
+import random, time
 from contextlib import contextmanager
 import numpy as np
 import torch
 import torch.nn as nn
 import matplotlib.pyplot as plt
+from fastcore.basics import patch
+from fastcore.meta import delegates
 from fastai.learner import Learner
 from fastai.callback.core import Callback
-from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
-# fastai adds the progress bar and `Learner.fit_one_cycle` when these are imported
-for _m in ('fastai.callback.progress', 'fastai.callback.schedule'): importlib.import_module(_m)
-from .core import DATASETS, check_data, check_int, check_model_input, check_positive, resolve_device
-from .hooks import ModelState
-from .data import mnist_dls
+from .core import DATASETS, check, check_data, check_int, check_seed
+from .training import TrainOptions, check_fit_args, cudnn_flags
 
 # %% auto #0
 __all__ = ['conv', 'simple_cnn', 'default_model', 'EpochHistory', 'seeded', 'train_cnn', 'plot_losses']
@@ -34,172 +32,144 @@ def conv(ni: int, # input channels
          bn: bool = False # follow with batchnorm
         ) -> nn.Sequential:
     "Convolution with padding ks//2 (stride 2 by default), then optional ReLU and BatchNorm2d."
-    for v, name in [(ni, 'ni'), (nf, 'nf'), (ks, 'ks'), (stride, 'stride')]: check_int(v, name, 'conv', 1)
+    for v, name in [(ni, 'ni'), (nf, 'nf'), (ks, 'ks'), (stride, 'stride')]: check_int(v, name, 1)
     layers = [nn.Conv2d(ni, nf, ks, stride=stride, padding=ks // 2)]
     if act: layers.append(nn.ReLU())
     if bn: layers.append(nn.BatchNorm2d(nf))
     return nn.Sequential(*layers)
 
+# %% ../nbs/03_cnn.ipynb #0b39ecaf
 def simple_cnn(channels: tuple = (1, 4, 8, 16, 32), # channels from the input through each stride-2 conv
                n_out: int = 2, # classes
                first_ks: int = 3, # kernel size of the first conv (5 when the first layer has many channels)
                bn: bool = False # batchnorm after every conv
               ) -> nn.Sequential:
     "fastbook's MNIST CNN: stride-2 convs through `channels`, a last conv to `n_out`, then Flatten."
-    if not isinstance(channels, (tuple, list)) or len(channels) < 2:
-        raise ValueError(f'simple_cnn: channels needs at least an input and one layer, got {channels!r}')
-    check_int(n_out, 'n_out', 'simple_cnn', 1)
+    _check_layers(channels, n_out)
     layers = [conv(ni, nf, ks=first_ks if i == 0 else 3, bn=bn)
               for i, (ni, nf) in enumerate(zip(channels[:-1], channels[1:]))]
     return nn.Sequential(*layers, conv(channels[-1], n_out, act=False, bn=bn), nn.Flatten())
+
+# %% ../nbs/03_cnn.ipynb #192b9312
+def _check_layers(channels, # simple_cnn's channels
+                  n_out): # simple_cnn's number of classes
+    "The check of `simple_cnn`: `channels` holds an input and at least one layer, `n_out` is an int >= 1."
+    check(isinstance(channels, (tuple, list)) and len(channels) >= 2,
+          f'channels needs at least an input and one layer, got {channels!r}')
+    check_int(n_out, 'n_out', 1)
 
 # %% ../nbs/03_cnn.ipynb #7bb1a3e3
 def default_model(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnist' (ten digits)
                   bn: bool = None # batchnorm after every conv (None: the course's default, True for 'mnist' only)
                  ) -> nn.Sequential:
     "The course's model for `data`: `simple_cnn()` for 3 vs 7; for 10 digits, 8-16-32-64 channels and a 5x5 first conv."
-    check_data(data, 'default_model')
+    check_data(data)
     if bn is None: bn = data == 'mnist'
     if data == 'mnist_sample': return simple_cnn(bn=bn)
     return simple_cnn((1, 8, 16, 32, 64), n_out=len(DATASETS[data]), first_ks=5, bn=bn)
 
-# %% ../nbs/03_cnn.ipynb #df5bde27
+# %% ../nbs/03_cnn.ipynb #e8c2a4e1
 class EpochHistory(Callback):
     "Record per epoch: train loss and accuracy (running, over the epoch's batches), valid loss and accuracy, seconds."
     order = 60  # after the Recorder
     def __init__(self): self.history = []
-    # validate(), get_preds() and predict() also send before_fit/after_epoch: only epochs that train are recorded,
-    # and a new fit replaces the history once its first epoch has trained
-    def before_fit(self): self._new_fit = True
-    def before_epoch(self):
-        self.t0, self.n, self.correct, self.loss_sum = time.perf_counter(), 0, 0, 0.
-    def after_batch(self):
-        if not self.training: return
-        n = self.yb[0].shape[0]
-        # stays on the device: no sync per batch
-        self.correct = self.correct + (self.pred.argmax(1) == self.yb[0]).sum()
-        self.loss_sum = self.loss_sum + self.loss.detach() * n
-        self.n += n
-    def after_epoch(self):
-        if not self.n: return
-        if self._new_fit: self.history, self._new_fit = [], False
-        dev = self.learn.dls.device
-        if dev is not None and torch.device(dev).type == 'cuda': torch.cuda.synchronize()
-        secs = time.perf_counter() - self.t0
-        names, record = self.learn.recorder.metric_names[2:], self.learn.final_record[1:]  # after train_loss
-        vals = dict(zip(names, record))
-        self.history.append(dict(epoch=self.epoch, train_loss=float(self.loss_sum) / max(self.n, 1),
-                                 train_accuracy=float(self.correct) / max(self.n, 1),
-                                 valid_loss=float(vals.get('valid_loss', float('nan'))),
-                                 valid_accuracy=float(vals.get('accuracy', float('nan'))), seconds=secs))
+    def before_fit(self): self._new_fit = True  # a new fit replaces the history, once its first epoch has trained
+    def before_epoch(self): self.t0, self.n, self.correct, self.loss_sum = time.perf_counter(), 0, 0, 0.
 
-# %% ../nbs/03_cnn.ipynb #99aedf6d
+# %% ../nbs/03_cnn.ipynb #eb827e30
+@patch
+def after_batch(self: EpochHistory):
+    "Add a training batch's correct predictions and its loss (times its size) to the running sums."
+    if not self.training: return
+    n = self.yb[0].shape[0]
+    self.correct = self.correct + (self.pred.argmax(1) == self.yb[0]).sum()  # on the device: no sync per batch
+    self.loss_sum = self.loss_sum + self.loss.detach() * n
+    self.n += n
+
+# %% ../nbs/03_cnn.ipynb #0b059872
+@patch
+def _seconds(self: EpochHistory) -> float:
+    "Seconds since `before_epoch`; on a GPU, once the queued work has finished."
+    dev = self.learn.dls.device
+    if dev is not None and torch.device(dev).type == 'cuda': torch.cuda.synchronize()
+    return time.perf_counter() - self.t0
+
+# %% ../nbs/03_cnn.ipynb #c9e17429
+@patch
+def _row(self: EpochHistory) -> dict:
+    "The epoch's numbers: mean train loss and accuracy, fastai's valid loss and accuracy, seconds."
+    secs = self._seconds()
+    vals = dict(zip(self.learn.recorder.metric_names[2:], self.learn.final_record[1:]))  # after train_loss
+    return dict(epoch=self.epoch, train_loss=float(self.loss_sum) / self.n, train_accuracy=float(self.correct) / self.n,
+                valid_loss=float(vals.get('valid_loss', float('nan'))),
+                valid_accuracy=float(vals.get('accuracy', float('nan'))), seconds=secs)
+
+# %% ../nbs/03_cnn.ipynb #887ea531
+@patch
+def after_epoch(self: EpochHistory):
+    "Append the epoch's row to `history` (epochs that trained only; a new fit starts a new history)."
+    if not self.n: return
+    if self._new_fit: self.history, self._new_fit = [], False
+    self.history.append(self._row())
+
+# %% ../nbs/03_cnn.ipynb #5159d6e6
 @contextmanager
 def seeded(seed: int # seeds Python's, NumPy's and PyTorch's generators inside the block
           ):
     "Run a block seeded; restore the generators' previous states (and cuDNN's flags) afterwards, also on error."
-    if check_int(seed, 'seed', 'seeded', 0) >= 2**32: raise ValueError(f'seeded: seed must be < 2**32, got {seed}')
-    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    flags = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
-    set_seed(seed)
-    try: yield
-    finally:
-        random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2])
-        if cuda is not None: torch.cuda.set_rng_state_all(cuda)
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = flags
+    seed, py, npy = check_seed(seed), random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(range(torch.cuda.device_count()), device_type='cuda'), cudnn_flags():
+        try:
+            set_seed(seed); yield
+        finally: random.setstate(py); np.random.set_state(npy)
 
-# %% ../nbs/03_cnn.ipynb #b7153228
+# %% ../nbs/03_cnn.ipynb #6894599c
+def _model(model, # an nn.Module, a function returning one, or None
+           data: str # the data set, for `default_model`
+          ) -> nn.Module:
+    "The model to train, made now (inside the seeded block): `default_model(data)`, `model()` or `model` itself."
+    if model is None: return default_model(data)
+    return model() if callable(model) and not isinstance(model, nn.Module) else model
+
+# %% ../nbs/03_cnn.ipynb #df5bde27
+@delegates(TrainOptions)
 def train_cnn(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnist' (ten digits)
               epochs: int = 2, # number of epochs
               lr: float = 0.01, # learning rate (the maximum of the 1cycle schedule)
-              bs: int = 64, # batch size
+              *,
               model = None, # an nn.Module, or a function returning one (called after seeding); default: `default_model`
-              device = None, # None: the best available (`resolve_device`)
               seed: int = 42, # seeds the weights and the shuffling: same seed, same run (on CPU)
-              one_cycle: bool = True, # fit_one_cycle (True) or a constant learning rate (False)
-              precision: str = 'fp32', # 'fp32', or mixed precision 'bf16' / 'fp16' (CUDA only)
-              channels_last: bool = False, # NHWC memory layout (can speed up convolutions on recent GPUs)
-              fast: bool = True, # the tensors-on-device data path (False: fastai's DataBlock over PNGs)
               cbs: list = None, # extra fastai callbacks
-              progress: bool = True, # fastai's progress bar and table
-              dls_kwargs: dict = None, # passed to `mnist_dls` (e.g. num_workers for the standard flavour)
-              dls = None # ready-made DataLoaders on `device` (then `bs`, `fast` and `dls_kwargs` are not used)
-             ) -> Learner:
+              **kwargs # how to train: passed to `TrainOptions` (bs, device, precision, channels_last, progress, ...)
+             ) -> Learner: # the fitted Learner; the numbers of each epoch in `learn.epoch_history.history`
     "Train a CNN with fastai on bundled MNIST (or `dls`); the `Learner` has per-epoch numbers in `epoch_history`."
-    fn = 'train_cnn'
-    check_data(data, fn); check_int(epochs, 'epochs', fn, 1); check_positive(lr, 'lr', fn)
-    if precision not in ('fp32', 'bf16', 'fp16'):
-        raise ValueError(f"{fn}: precision must be 'fp32', 'bf16' or 'fp16', got {precision!r}")
-    dev = resolve_device(device)
-    if precision != 'fp32' and dev.type != 'cuda':
-        raise ValueError(f'precision {precision} (mixed precision) needs a CUDA GPU; got device {dev.type}')
-    if model is not None and not isinstance(model, nn.Module) and not callable(model):
-        raise TypeError(f'{fn}: model must be an nn.Module or a function returning one, got {type(model).__name__}')
-    if isinstance(cbs, Callback): cbs = [cbs]
-    if cbs is not None and not (isinstance(cbs, (list, tuple)) and all(isinstance(c, Callback) for c in cbs)):
-        raise TypeError(f'{fn}: cbs must be a fastai Callback or a list of them, got {cbs!r}')
-    if dls_kwargs is not None and not isinstance(dls_kwargs, dict):
-        raise TypeError(f'{fn}: dls_kwargs must be a dict, got {type(dls_kwargs).__name__}')
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    if dls is None:
-        fmt_kw = {'memory_format': fmt} if fast else {}
-        dls = mnist_dls(data, bs=bs, fast=fast, device=dev, **fmt_kw, **(dls_kwargs or {}))
-    if len(dls.train) == 0:  # fewer training items than one batch, and incomplete batches are dropped
-        raise ValueError(f'{fn}: bs {getattr(dls.train, "bs", bs)} is larger than the training set: no training batch')
-    with seeded(seed):
-        if dev.type == 'cuda': torch.backends.cudnn.benchmark = True  # fastest kernels; restored on exit
-        learn = _fit(data, epochs, lr, model, dev, fmt, one_cycle, precision, cbs, progress, dls)
-    return learn
-
-def _check_fits(model, dls, fn):
-    "One forward pass on two validation images (no randomness used): clear errors where the model doesn't fit the data."
-    xb, yb = dls.valid.one_batch()[:2]
-    xb, yb = xb[:2].as_subclass(torch.Tensor), yb[:2]
-    check_model_input(model, xb, fn, finite=False)
-    with ModelState(model):
-        model.eval()
-        with torch.no_grad(): out = model(xb)
-    n = len(getattr(dls, 'vocab', None) or ()) or int(yb.max()) + 1
-    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] < n:
-        raise ValueError(f'{fn}: the model must output one score per class, (batch, {n}), for this data; it outputs '
-                         f'{tuple(getattr(out, "shape", ()))}')
-
-def _fit(data, epochs, lr, model, dev, fmt, one_cycle, precision, cbs, progress, dls):
-    "The seeded part of `train_cnn`: build the model, the Learner, and fit."
-    if model is None: model = default_model(data)
-    elif not isinstance(model, nn.Module): model = model()
-    if not isinstance(model, nn.Module):
-        raise TypeError(f'train_cnn: model must be an nn.Module or a function returning one, '
-                        f'got {type(model).__name__}')
-    model = model.to(dev, memory_format=fmt)
-    _check_fits(model, dls, 'train_cnn')
-    amp = [MixedPrecision(amp_mode=AMPMode(precision))] if precision != 'fp32' else []  # what to_fp16 / to_bf16 add
-    cbs = [EpochHistory()] + amp + list(cbs or [])
-    # CrossEntropyLossFlat: F.cross_entropy, plus the softmax and argmax that predict and interpretation use
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=cbs)
-    fit = learn.fit_one_cycle if one_cycle else learn.fit
-    try:
-        if progress: fit(epochs, lr)
-        else:
-            with learn.no_bar(), learn.no_logging(): fit(epochs, lr)
-    finally:  # fastai skips `after_fit` when training raises: make sure no callback leaves hooks behind
-        for cb in learn.cbs:
-            if callable(getattr(cb, 'remove', None)): cb.remove()
+    check_fit_args(data, epochs, lr)
+    opts = TrainOptions(**kwargs)
+    cbs, dls = [EpochHistory()] + opts.callbacks(cbs), opts.dataloaders(data)
+    with seeded(seed), opts.cudnn():
+        model = opts.place(_model(model, data), dls)
+        learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=cbs)
+        opts.fit(learn, epochs, lr)
     return learn
 
 # %% ../nbs/03_cnn.ipynb #51a3bbb1
-def plot_losses(learn: Learner, # a fitted Learner
-                path=None # save the figure there (and close it); None: return it
-               ):
-    "fastai's learning curve (smoothed train loss per batch, valid loss per epoch) on a log scale."
-    if not hasattr(getattr(learn, 'recorder', None), 'plot_loss'):
-        raise TypeError(f'plot_losses: learn must be a fitted fastai Learner, got {type(learn).__name__}')
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+def _draw_losses(learn: Learner, # a fitted Learner
+                 ax): # matplotlib axes to draw on
+    "fastai's learning curve on `ax`, on a log scale, with a marker at each epoch's validation loss."
     learn.recorder.plot_loss(skip_start=0, show_epochs=True, ax=ax)
     for line in ax.lines:
         if line.get_label() == 'valid': line.set_marker('o')  # one point per epoch: visible after a single epoch too
     ax.set_yscale('log'); ax.set_ylabel('cross-entropy loss'); ax.set_xlabel('training batch'); ax.legend()
-    ax.set_title('learning curve'); fig.tight_layout()
+    ax.set_title('learning curve')
+
+# %% ../nbs/03_cnn.ipynb #d15d01ea
+def plot_losses(learn: Learner, # a fitted Learner
+                path=None # save the figure there (and close it); None: return it
+               ):
+    "fastai's learning curve (smoothed train loss per batch, valid loss per epoch) on a log scale."
+    check(hasattr(getattr(learn, 'recorder', None), 'plot_loss'),
+          f'learn must be a fitted fastai Learner, got {type(learn).__name__}', TypeError)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    _draw_losses(learn, ax); fig.tight_layout()
     if path is None: return fig
     fig.savefig(path, dpi=100); plt.close(fig)

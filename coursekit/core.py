@@ -62,57 +62,40 @@ def check(ok, # the condition that must hold
     if not ok: fail(msg, exc)
 
 # %% ../nbs/80_core.ipynb #c8b0d719
-def _named(args):
-    "Legacy call style `check_x(v, name, 'fn', ...)`: (the given prefix, the remaining arguments)."
-    return (args[0], args[1:]) if args and isinstance(args[0], str) else (None, args)
-
-@validator
-def _raise(prefix, msg, exc=ValueError):
-    if prefix is None: fail(msg, exc)
-    raise exc(f'{prefix}: {msg}')
-
-# %% ../nbs/80_core.ipynb #ec4c4282
 def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 @validator
 def check_int(v, # the value to check
               name: str, # the argument's name, for the message
-              *args, # the smallest allowed value (None: any)
-              minimum: int = None
+              minimum: int = None # the smallest allowed value (None: any)
              ) -> int:
     "`v` as a Python int: TypeError unless it is an int (not a bool), ValueError if it is below `minimum`."
-    fn, args = _named(args)
-    if args: minimum = args[0]
-    if not _is_int(v): _raise(fn, f'{name} must be an int, got {v!r}', TypeError)
-    if minimum is not None and v < minimum: _raise(fn, f'{name} must be >= {minimum}, got {v}')
+    if not _is_int(v): fail(f'{name} must be an int, got {v!r}', TypeError)
+    if minimum is not None and v < minimum: fail(f'{name} must be >= {minimum}, got {v}')
     return int(v)
 
 # %% ../nbs/80_core.ipynb #8b2ae675
 @validator
 def as_pair(v, # an int, or a pair of ints (height, width)
             name: str = 'size', # the argument's name, for the message
-            *args, # the smallest allowed value of each entry (None: any)
-            minimum: int = None
+            minimum: int = None # the smallest allowed value of each entry (None: any)
            ) -> tuple:
     "`v` as a pair of ints `(h, w)`: TypeError if it is not an int or a pair of ints, ValueError below `minimum`."
-    fn, args = _named(args)
-    if args: minimum = args[0]
     if not (_is_int(v) or (isinstance(v, (tuple, list)) and len(v) == 2 and all(map(_is_int, v)))):
-        _raise(fn, f'{name} must be an int or a pair of ints, got {v!r}', TypeError)
+        fail(f'{name} must be an int or a pair of ints, got {v!r}', TypeError)
     p = (int(v), int(v)) if _is_int(v) else tuple(int(i) for i in v)
-    if minimum is not None and min(p) < minimum: _raise(fn, f'{name} must be >= {minimum}, got {v!r}')
+    if minimum is not None and min(p) < minimum: fail(f'{name} must be >= {minimum}, got {v!r}')
     return p
 
 # %% ../nbs/80_core.ipynb #d33f664a
 @validator
 def check_positive(v, # the value to check
-                   name: str, # the argument's name, for the message
-                   *args) -> float:
+                   name: str # the argument's name, for the message
+                  ) -> float:
     "`v` as a float: TypeError unless it is a real number, ValueError unless it is finite and > 0."
-    fn, _ = _named(args)
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        _raise(fn, f'{name} must be a number, got {v!r}', TypeError)
-    if not (math.isfinite(v) and v > 0): _raise(fn, f'{name} must be a finite number > 0, got {v!r}')
+        fail(f'{name} must be a number, got {v!r}', TypeError)
+    if not (math.isfinite(v) and v > 0): fail(f'{name} must be a finite number > 0, got {v!r}')
     return float(v)
 
 @validator
@@ -144,13 +127,10 @@ def check_one_of(v, # the value to check
 DATASETS = {'mnist_sample': ('3', '7'), 'mnist': tuple('0123456789')}  # name: class names (index = label)
 
 @validator
-def check_data(data: str, # a name from `DATASETS`
-               *args) -> str:
+def check_data(data: str # a name from `DATASETS`
+              ) -> str:
     "`data` if it names a bundled data set, else ValueError listing the names."
-    fn, _ = _named(args)
-    if fn is None: return check_one_of(data, 'data', DATASETS)
-    if data not in DATASETS: _raise(fn, f"data must be 'mnist_sample' or 'mnist', got {data!r}")
-    return data
+    return check_one_of(data, 'data', DATASETS)
 
 # %% ../nbs/80_core.ipynb #819f2859
 @validator
@@ -174,16 +154,13 @@ def check_tensor(t, # the value to check
 @validator
 def check_channels_first(t: torch.Tensor, # an image (C, H, W) or a batch (N, C, H, W)
                          name: str, # the argument's name, for the message
-                         *args, # the channel counts the function expects
-                         channels=(1, 3)
+                         channels=(1, 3) # the channel counts the function expects
                         ) -> torch.Tensor:
     "`t` unchanged, or ValueError if it looks channels-last (..., H, W, 3 or 4), as PIL and NumPy give images."
-    fn, args = _named(args)
-    if args: channels = args[0]
     if isinstance(t, torch.Tensor) and t.ndim in (3, 4) and t.shape[-3] not in channels and t.shape[-1] in (3, 4):
         fix = f'{name}.permute(2, 0, 1)' if t.ndim == 3 else f'{name}.permute(0, 3, 1, 2)'
-        _raise(fn, f'{name} of shape {tuple(t.shape)} looks channels-last (height, width, channels, as PIL and NumPy '
-                   f'give); PyTorch wants channels first: use {fix}')
+        fail(f'{name} of shape {tuple(t.shape)} looks channels-last (height, width, channels, as PIL and NumPy '
+             f'give); PyTorch wants channels first: use {fix}')
     return t
 
 @validator
@@ -227,27 +204,23 @@ def _autocast_on() -> bool:
 @validator
 def check_model_input(model: nn.Module, # the model `x` is for
                       x: torch.Tensor, # a batch (N, C, H, W)
-                      *args, # also refuse NaN and inf values
-                      finite: bool = True
+                      finite: bool = True # also refuse NaN and inf values
                      ) -> torch.Tensor:
     "`x` unchanged, or a clear error if `model` can't take it: channel count, dtype, device, NaN/inf."
-    fn, args = _named(args)
-    if args: finite = args[0]
-    if not isinstance(model, nn.Module):
-        _raise(fn, f'model must be an nn.Module, got {type(model).__name__}', TypeError)
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        _raise(fn, f'x must be a batch tensor (N, C, H, W), got {getattr(x, "shape", type(x).__name__)}', TypeError)
+    check_module(model)
+    check(isinstance(x, torch.Tensor) and x.ndim == 4,
+          f'x must be a batch tensor (N, C, H, W), got {getattr(x, "shape", type(x).__name__)}', TypeError)
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if first is not None and x.shape[1] != first.in_channels:
-        check_channels_first(x, 'x', fn or caller(), (first.in_channels,))
-        _raise(fn, f"the model's first convolution takes {first.in_channels} channels, x has {x.shape[1]} "
-                   f'(shape {tuple(x.shape)})')
+        check_channels_first(x, 'x', (first.in_channels,))
+        fail(f"the model's first convolution takes {first.in_channels} channels, x has {x.shape[1]} "
+             f'(shape {tuple(x.shape)})')
     p = next(model.parameters(), None)
-    if p is not None and p.device != x.device:
-        _raise(fn, f'x is on {x.device} but the model is on {p.device}; move one with .to()')
-    if p is not None and p.is_floating_point() and p.dtype != x.dtype and not _autocast_on():
-        _raise(fn, f'x is {x.dtype} but the model is {p.dtype}; use x.to({p.dtype})', TypeError)
-    if finite and not torch.isfinite(x).all(): _raise(fn, 'x contains NaN or inf values')
+    if p is not None:
+        check(p.device == x.device, f'x is on {x.device} but the model is on {p.device}; move one with .to()')
+        check(not p.is_floating_point() or p.dtype == x.dtype or _autocast_on(),
+              f'x is {x.dtype} but the model is {p.dtype}; use x.to({p.dtype})', TypeError)
+    check(not finite or torch.isfinite(x).all(), 'x contains NaN or inf values')
     return x
 
 # %% ../nbs/80_core.ipynb #bbb8c90c

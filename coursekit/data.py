@@ -4,23 +4,20 @@
 
 # %% ../nbs/00_data.ipynb #09e97d05
 from __future__ import annotations
-import importlib, inspect
-from collections.abc import Sequence
+import inspect
 from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
-import matplotlib.pyplot as plt
 from fastcore.basics import patch
-from .core import DATASETS, check_data, check_int, draw_image, resolve_device
+from .core import DATASETS, check, check_data, check_int, resolve_device
 from .store import bundle, count_pngs, materialise, png_bytes, fastai_data_dir
+from .loaders import FastaiLoaderAPI, Vocab, check_items
 
 # %% auto #0
 __all__ = ['MNIST_VALID_EVERY', 'MNIST_SAMPLE_COUNTS', 'SAMPLE_IMAGES', 'load_mnist_sample', 'mnist_valid_mask', 'load_mnist',
-           'fastai_mnist_sample', 'mnist_sample_path', 'fastai_mnist', 'mnist_path', 'sample_image', 'Vocab',
-           'TensorItems', 'as_digit_batch', 'TensorDataLoader', 'mnist_dls', 'data_summary']
+           'fastai_mnist_sample', 'mnist_sample_path', 'fastai_mnist', 'mnist_path', 'sample_image', 'TensorDataLoader',
+           'mnist_dls', 'data_summary']
 
 # %% ../nbs/00_data.ipynb #19ec2255
 def load_mnist_sample() -> tuple:
@@ -33,20 +30,25 @@ def load_mnist_sample() -> tuple:
     return tuple(torch.tensor(a) for a in (x_train, y[tr], x_valid, y[va]))
 
 # %% ../nbs/00_data.ipynb #cc733350
+def _class_ranks(labels: np.ndarray # one label per item, in file order
+                ) -> np.ndarray:
+    "Each item's position among the items of its class, in file order."
+    check(labels.ndim == 1, f'labels must be 1-D, one per item, got shape {labels.shape}')
+    rank = np.zeros(len(labels), dtype=np.int64)
+    for c in np.unique(labels): rank[labels == c] = np.arange((labels == c).sum())
+    return rank
+
+# %% ../nbs/00_data.ipynb #2393e5c5
 MNIST_VALID_EVERY = 5  # every 5th image of each digit goes to the validation set
 
 def mnist_valid_mask(labels: np.ndarray, # one label per item, in file order
                      every: int = MNIST_VALID_EVERY # every `every`-th item of each class is a validation item
                     ) -> np.ndarray:
     "Boolean mask of the validation items: within each class, in file order, every `every`-th item."
-    check_int(every, 'every', 'mnist_valid_mask', 2)  # 1 would put every item in the validation set
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f'mnist_valid_mask: labels must be 1-D, one per item, got shape {labels.shape}')
-    rank = np.zeros(len(labels), dtype=np.int64)
-    for c in np.unique(labels): rank[labels == c] = np.arange((labels == c).sum())
-    return rank % every == every - 1
+    check_int(every, 'every', 2)  # 1 would put every item in the validation set
+    return _class_ranks(np.asarray(labels)) % every == every - 1
 
+# %% ../nbs/00_data.ipynb #b04afcee
 def load_mnist() -> tuple:
     "10-class MNIST as `(x_train, y_train, x_valid, y_valid)`, the bundled test split divided by `mnist_valid_mask`."
     b = bundle()
@@ -107,78 +109,27 @@ SAMPLE_IMAGES = {  # name: scikit-image loader; all of these ship inside scikit-
     'microaneurysms': 'microaneurysms', 'moon': 'moon', 'motorcycle': 'stereo_motorcycle', 'page': 'page',
     'retina': 'retina', 'rocket': 'rocket', 'text': 'text'}
 
-def sample_image(name: str = 'cat' # a name from `SAMPLE_IMAGES`
-                ) -> torch.Tensor:
-    "A real photo as a float RGB tensor (3,H,W) in [0,1], from scikit-image's bundled images."
-    if name not in SAMPLE_IMAGES:
-        raise ValueError(f'sample_image: unknown name {name!r}; valid names: {", ".join(sorted(SAMPLE_IMAGES))}')
-    import skimage.data  # lazy: scikit-image takes a second to import and only photos need it
-    img = getattr(skimage.data, SAMPLE_IMAGES[name])()
+# %% ../nbs/00_data.ipynb #1db951c5
+def _as_rgb(img # a scikit-image picture: (H, W) or (H, W, 3 or 4); uint8, bool or float
+           ) -> torch.Tensor:
+    "A picture as a float RGB tensor (3,H,W) in [0,1]."
     img = np.asarray(img[0] if isinstance(img, tuple) else img)  # stereo_motorcycle: (left, right, disparity)
     if img.dtype == bool: img = img.astype(np.uint8) * 255
     if img.ndim == 2: img = np.stack([img] * 3, axis=-1)
-    img = img[..., :3]
-    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float()
+    t = torch.from_numpy(np.ascontiguousarray(img[..., :3])).permute(2, 0, 1).float()
     return t / 255 if img.dtype == np.uint8 else t.clamp(0, 1)
 
+# %% ../nbs/00_data.ipynb #69846329
+def sample_image(name: str = 'cat' # a name from `SAMPLE_IMAGES`
+                ) -> torch.Tensor:
+    "A real photo as a float RGB tensor (3,H,W) in [0,1], from scikit-image's bundled images."
+    check(name in SAMPLE_IMAGES, f'unknown name {name!r}; valid names: {", ".join(sorted(SAMPLE_IMAGES))}')
+    import skimage.data  # lazy: scikit-image takes a second to import and only photos need it
+    return _as_rgb(getattr(skimage.data, SAMPLE_IMAGES[name])())
+
 # %% ../nbs/00_data.ipynb #fe5af7ee
-class Vocab(Sequence):
-    "Class names, index = label: a read-only sequence (fastai takes a plain list for several vocabularies)."
-    def __init__(self, names # the class names, index = label
-                ):
-        if isinstance(names, str) or not isinstance(names, (list, tuple, Sequence, np.ndarray)):
-            raise TypeError(f'Vocab: names must be a list of class names, got {names!r}')
-        self.names = [str(n) for n in names]
-    def __getitem__(self, i): return self.names[i]
-    def __len__(self): return len(self.names)
-    def __repr__(self): return f'Vocab({self.names})'
-    def __eq__(self, other): return list(self) == list(other)
-
-class TensorItems(torch.utils.data.Dataset):
-    "The items of a `TensorDataLoader`: (image, label) pairs read from two tensors."
-    def __init__(self, x, # inputs, first axis indexes items
-                 y # labels (None: unlabelled)
-                ): self.x, self.y = x, y
-    def __len__(self): return len(self.x)
-    def __getitem__(self, i): return self.x[i], (None if self.y is None else self.y[i])
-    def new_empty(self): return type(self)(self.x[:0], None if self.y is None else self.y[:0])  # for `learn.export`
-    @property
-    def iloc(self): return _Rows(self)  # `items.iloc[idxs]`, as fastai's Interpretation indexes them
-
-class _Rows:
-    def __init__(self, items): self.items = items
-    def __getitem__(self, idxs):
-        idx = torch.as_tensor(idxs, dtype=torch.long, device=self.items.x.device)
-        return TensorItems(self.items.x[idx], None if self.items.y is None else self.items.y[idx])
-
-def _format(x):
-    return torch.channels_last if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and \
-        not x.is_contiguous() else torch.contiguous_format
-
-def as_digit_batch(images # a batch (N, 1, H, W) or (N, H, W), one image, or a list: float tensors in [0, 1],
-                          # uint8 tensors or arrays (0-255), PIL images
-                  ) -> torch.Tensor:
-    "Grayscale images as one float batch (N, 1, H, W) in [0, 1], what the MNIST models take."
-    arr = isinstance(images, (torch.Tensor, np.ndarray))
-    batch = arr and (images.ndim == 4 or images.ndim == 3 and len(images) > 1)
-    if batch or isinstance(images, (list, tuple)): items = list(images)  # (N, 1, H, W), or (N, H, W) with N > 1
-    else: items = [images]
-    out = []
-    for im in items:
-        if isinstance(im, Image.Image): im = np.asarray(im.convert('L'))
-        t = torch.as_tensor(np.asarray(im) if isinstance(im, np.ndarray) else im)
-        t = t.float() / 255 if not t.is_floating_point() else t.float()
-        if t.ndim == 2: t = t[None]
-        if t.ndim != 3 or t.shape[0] != 1:
-            raise ValueError(f'as_digit_batch: each image must be (H, W) or (1, H, W), got shape {tuple(t.shape)}')
-        out.append(t)
-    if not out: raise ValueError('as_digit_batch: no images')
-    return torch.stack(out)
-
-# %% ../nbs/00_data.ipynb #3ea3aa75
-class TensorDataLoader:
+class TensorDataLoader(FastaiLoaderAPI):
     "Mini-batches sliced from tensors held on one device, with no per-item Python work."
-    n_inp = 1
     def __init__(self,
                  x: torch.Tensor, # inputs, first axis indexes items (already float and scaled)
                  y: torch.Tensor, # targets, same length as `x` (None: unlabelled items, e.g. to predict)
@@ -188,107 +139,106 @@ class TensorDataLoader:
                  device = None, # where batches live; None keeps the tensors where they are
                  vocab = None, # class names, index = label
                  after_batch: callable = None): # applied to each input batch (e.g. augmentation on the device)
-        if not isinstance(x, torch.Tensor) or not (y is None or isinstance(y, torch.Tensor)):
-            raise TypeError(f'TensorDataLoader: x and y must be tensors, got {type(x).__name__} and {type(y).__name__}')
-        if x.ndim == 0 or (y is not None and y.ndim == 0):
-            raise ValueError('TensorDataLoader: x and y need a first axis that indexes the items, got 0-d tensors')
-        if y is not None and len(x) != len(y):
-            raise ValueError(f'TensorDataLoader: x has {len(x)} items but y has {len(y)}')
-        check_int(bs, 'bs', 'TensorDataLoader', 1)
-        self.x, self.y, self.bs, self.shuffle, self.drop_last = x, y, bs, shuffle, drop_last
-        self.vocab, self.after_batch = Vocab(vocab) if vocab is not None else None, after_batch
+        self.x, self.y, self.bs = check_items(x, y, bs)  # tensors with one label per item; bs an int >= 1
+        self.shuffle, self.drop_last, self.after_batch = shuffle, drop_last, after_batch
+        self.vocab = Vocab(vocab) if vocab is not None else None  # a read-only list of the class names
         if device is not None: self.to(device)
 
-    @property
-    def n(self) -> int: return len(self.x)
-    @property
-    def dataset(self): return TensorItems(self.x, self.y)
-    items = dataset  # fastai's Interpretation reads `dl.items`
-    @property
-    def device(self) -> torch.device: return self.x.device
+# %% ../nbs/00_data.ipynb #bd8fac33
+@patch
+def __len__(self: TensorDataLoader):
+    "The number of batches: the last one may be incomplete, unless `drop_last`."
+    return len(self.x) // self.bs if self.drop_last else -(-len(self.x) // self.bs)
 
-    def __len__(self):
-        return self.n // self.bs if self.drop_last else -(-self.n // self.bs)
-
-    def __iter__(self):
-        order = torch.randperm(self.n, device=self.device) if self.shuffle else None
-        for i in range(len(self)):
-            sl = slice(i * self.bs, (i + 1) * self.bs) if order is None else order[i * self.bs:(i + 1) * self.bs]
-            xb = self.after_batch(self.x[sl]) if self.after_batch else self.x[sl]
-            yield (xb,) if self.y is None else (xb, self.y[sl])  # test items have no labels
-
-    def to(self, device):
-        "Move the data to `device` (once; batches are then made there)."
-        self.x, self.y = self.x.to(device), (None if self.y is None else self.y.to(device))
-        return self
-
-    def new(self, dataset=None, # None: the same items; `TensorItems`; or images to predict (a batch or a list)
-            **kwargs): # bs, shuffle, drop_last, vocab, after_batch; fastai's loader-only options are accepted
-        "A loader sharing the data (or over `dataset`), with `bs`, `shuffle`, `drop_last` or `after_batch` changed."
-        kw = dict(bs=self.bs, shuffle=self.shuffle, drop_last=self.drop_last, vocab=self.vocab,
-                  after_batch=self.after_batch)
-        ignored = {'num_workers', 'pin_memory', 'persistent_workers', 'timeout', 'rm_type_tfms', 'with_labels',
-                   'process', 'device'}  # what fastai's test_dl / Interpretation pass: meaningless for tensors
-        unknown = set(kwargs) - set(kw) - ignored
-        if unknown: raise TypeError(f'TensorDataLoader.new: unknown argument(s) {sorted(unknown)}; known: {sorted(kw)}')
-        kw.update({k: v for k, v in kwargs.items() if k in kw})
-        if dataset is None: x, y = self.x, self.y
-        elif isinstance(dataset, TensorItems): x, y = dataset.x, dataset.y
-        else: x, y = as_digit_batch(dataset).to(self.device, memory_format=_format(self.x)), None
-        return type(self)(x, y, **kw)
-
-    def one_batch(self): return next(iter(self.new(shuffle=False)))
-
-    def __repr__(self):
-        return (f'{type(self).__name__}(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, '
-                f'x={tuple(self.x.shape)} {self.x.dtype}, device={self.device})')
+# %% ../nbs/00_data.ipynb #09629b93
+@patch
+def __iter__(self: TensorDataLoader):
+    "Batches `(xb, yb)` (or `(xb,)` without labels): slices in order, or gathered in a new random order if `shuffle`."
+    order = torch.randperm(len(self.x), device=self.x.device) if self.shuffle else None
+    for i in range(len(self)):
+        sl = slice(i * self.bs, (i + 1) * self.bs) if order is None else order[i * self.bs:(i + 1) * self.bs]
+        xb = self.after_batch(self.x[sl]) if self.after_batch else self.x[sl]
+        yield (xb,) if self.y is None else (xb, self.y[sl])  # test items have no labels
 
 # %% ../nbs/00_data.ipynb #22f6d515
 @patch
-def decode_batch(self: TensorDataLoader, b, max_n: int = 9, full: bool = True) -> list:
-    "Items of batch `b` as (image, class name, ...) tuples: fastai's `predict` and `show_*` read them."
-    from fastai.torch_core import TensorImageBW  # lazy: fastai takes seconds to import
-    n = min(len(b[0]), max_n)
-    dec = lambda t, i: self.vocab[int(t[i])] if t.ndim == 1 and not t.is_floating_point() else t[i]
-    return [(TensorImageBW(b[0][i].cpu()),) + tuple(dec(t.cpu(), i) for t in b[1:]) for i in range(n)]
-
-@patch
-def _pre_show_batch(self: TensorDataLoader, b, max_n: int = 9):
-    "What fastai's `plot_top_losses` needs: typed inputs and targets, and the decoded items."
-    from fastai.torch_core import TensorImageBW, TensorCategory  # lazy, as above
-    from fastcore.foundation import L
-    importlib.import_module('fastai.vision.learner')  # registers fastai's plot_top_losses for images
-    return TensorImageBW(b[0][:max_n].cpu()), TensorCategory(b[1][:max_n].cpu()), L(self.decode_batch(b, max_n))
-
-def _grid(n, title, figsize=None):
-    cols = min(n, 3); rows = -(-n // cols)
-    fig, axs = plt.subplots(rows, cols, figsize=figsize or (2.4 * cols, 2.4 * rows + 0.3), squeeze=False)
-    for ax in axs.flat: ax.axis('off')
-    fig.suptitle(title)
-    return axs.flat
-
-@patch
-def show_batch(self: TensorDataLoader, b=None, max_n: int = 9, ctxs=None, show: bool = True, unique: bool = False,
-               **kwargs):
-    "Images of a batch (default: the first) with their class names."
-    b = b if b is not None else self.one_batch()
-    items = self.decode_batch(b, max_n)
-    axs = ctxs if ctxs is not None else _grid(len(items), 'a batch: images and labels')
-    for ax, (im, *lab) in zip(axs, items): draw_image(im, ax, lab[0] if lab else None); ax.axis('off')
-    return axs
-
-@patch
-def show_results(self: TensorDataLoader, b, out, max_n: int = 9, ctxs=None, show: bool = True, **kwargs):
-    "Images of batch `b` titled with the predicted / actual class (predictions `out`: decoded classes)."
-    out = out[0] if isinstance(out, (list, tuple)) else out
-    if out.ndim == 2: out = out.argmax(1)
-    items = self.decode_batch((b[0], out.to(b[1].device), b[1]), max_n)
-    axs = ctxs if ctxs is not None else _grid(len(items), 'predicted / actual')
-    for ax, (im, p, t) in zip(axs, items):
-        draw_image(im, ax); ax.set_title(f'{p} / {t}', color='black' if p == t else 'red'); ax.axis('off')
-    return axs
+def to(self: TensorDataLoader, device # 'cpu', 'cuda', 'mps' or a torch.device
+      ):
+    "Move the data to `device` (once; batches are then made there)."
+    self.x, self.y = self.x.to(device), (None if self.y is None else self.y.to(device))
+    return self
 
 # %% ../nbs/00_data.ipynb #fef7e22c
+def _mnist_tensors(data: str # 'mnist_sample' or 'mnist'
+                  ) -> tuple: return load_mnist_sample() if data == 'mnist_sample' else load_mnist()
+
+def _mnist_folder(data: str # 'mnist_sample' or 'mnist'
+                 ) -> Path: return mnist_sample_path() if data == 'mnist_sample' else mnist_path()
+
+# %% ../nbs/00_data.ipynb #ad36a552
+def _on_device(x: torch.Tensor, # uint8 images (N, H, W)
+               device, # where the batches will be made
+               memory_format = torch.contiguous_format # or `torch.channels_last`
+              ) -> torch.Tensor:
+    "The images as one float tensor (N, 1, H, W) in [0, 1] on `device`."
+    return (x.to(device)[:, None].float() / 255).contiguous(memory_format=memory_format)
+
+# %% ../nbs/00_data.ipynb #10ab306d
+def _fast_dls(data: str, # 'mnist_sample' or 'mnist'
+              bs: int, # training batch size
+              val_bs: int, # validation batch size
+              device, # a torch.device
+              memory_format = torch.contiguous_format # or `torch.channels_last`
+             ):
+    "The fast flavour: the data set as float tensors on `device`, its batches sliced from them."
+    from fastai.data.core import DataLoaders  # lazy: fastai takes seconds to import, the loaders above don't need it
+    x_train, y_train, x_valid, y_valid = _mnist_tensors(data)
+    prep, vocab = lambda x: _on_device(x, device, memory_format), list(DATASETS[data])
+    train = TensorDataLoader(prep(x_train), y_train.to(device), bs=bs, shuffle=True, drop_last=True, vocab=vocab)
+    valid = TensorDataLoader(prep(x_valid), y_valid.to(device), bs=val_bs, vocab=vocab)
+    return DataLoaders(train, valid, device=device)
+
+# %% ../nbs/00_data.ipynb #a63e7c33
+def _mnist_dblock(data: str # 'mnist_sample' or 'mnist'
+                 ):
+    "fastbook's DataBlock for `data`'s PNG folder."
+    from fastai.vision.data import DataBlock, ImageBlock, CategoryBlock, PILImageBW  # lazy, as above
+    from fastai.data.transforms import get_image_files, GrandparentSplitter, parent_label
+    splitter = GrandparentSplitter() if data == 'mnist_sample' else GrandparentSplitter('training', 'testing')
+    return DataBlock(blocks=(ImageBlock(cls=PILImageBW), CategoryBlock), get_items=get_image_files,
+                     splitter=splitter, get_y=parent_label)
+
+# %% ../nbs/00_data.ipynb #2b425db9
+def _standard_dls(data: str, # 'mnist_sample' or 'mnist'
+                  bs: int, # training batch size
+                  val_bs: int, # validation batch size (None: `bs`)
+                  device, # a torch.device
+                  **kwargs): # passed to `DataBlock.dataloaders`
+    "The standard flavour: fastai's DataBlock over the PNG folder."
+    return _mnist_dblock(data).dataloaders(_mnist_folder(data), bs=bs, val_bs=val_bs, device=device, **kwargs)
+
+# %% ../nbs/00_data.ipynb #93347ceb
+def _loader_args() -> set:
+    "The keyword arguments fastai's `DataLoader` takes (those `DataBlock.dataloaders` passes on to it)."
+    from fastai.data.load import DataLoader as FastaiDL  # lazy, as above
+    return set(inspect.signature(FastaiDL.__init__).parameters) | {'after_item', 'before_batch', 'after_batch'}
+
+# %% ../nbs/00_data.ipynb #e8e450e7
+def _check_dls_args(data, # the data set's name
+                    bs, # batch size
+                    val_bs, # validation batch size (None: `bs`)
+                    fast, # the fast flavour?
+                    kwargs # DataLoader arguments (the standard flavour's only)
+                   ):
+    "ValueError or TypeError for arguments `mnist_dls` cannot use."
+    check_data(data); check_int(bs, 'bs', 1)
+    if val_bs is not None: check_int(val_bs, 'val_bs', 1)
+    check(not (fast and kwargs), f'the fast flavour takes no DataLoader arguments, got {sorted(kwargs)} '
+          '(they are for fast=False)', TypeError)
+    unknown = sorted(set(kwargs) - _loader_args()) if kwargs else []
+    check(not unknown, f'unknown DataLoader argument(s) {unknown}', TypeError)
+
+# %% ../nbs/00_data.ipynb #4d38b24d
 def mnist_dls(data: str = 'mnist_sample', # 'mnist_sample' (3s and 7s) or 'mnist' (ten digits)
               bs: int = 64, # batch size
               fast: bool = True, # True: tensors on the device; False: fastai's DataBlock over the PNG folder
@@ -297,43 +247,24 @@ def mnist_dls(data: str = 'mnist_sample', # 'mnist_sample' (3s and 7s) or 'mnist
               memory_format = torch.contiguous_format, # `torch.channels_last` can speed up convolutions on GPU
               **kwargs): # passed to `DataBlock.dataloaders` (standard flavour)
     "fastai `DataLoaders` for the course's MNIST data, in the fast or the standard flavour."
-    from fastai.data.core import DataLoaders  # lazy: fastai takes seconds to import, the loaders above don't need it
-    fn = 'mnist_dls'
-    check_data(data, fn); check_int(bs, 'bs', fn, 1)
-    if val_bs is not None: check_int(val_bs, 'val_bs', fn, 1)
+    _check_dls_args(data, bs, val_bs, fast, kwargs)
     device = resolve_device(device)
-    if fast and kwargs:
-        raise TypeError(f'{fn}: the fast flavour takes no DataLoader arguments, got {sorted(kwargs)} '
-                        f'(they are for fast=False)')
-    if not fast:
-        from fastai.data.load import DataLoader as FastaiDL  # lazy, as above
-        known = set(inspect.signature(FastaiDL.__init__).parameters) | {'after_item', 'before_batch', 'after_batch'}
-        if unknown := sorted(set(kwargs) - known): raise TypeError(f'{fn}: unknown DataLoader argument(s) {unknown}')
-        from fastai.vision.data import DataBlock, ImageBlock, CategoryBlock, PILImageBW  # lazy, as above
-        from fastai.data.transforms import get_image_files, GrandparentSplitter, parent_label
-        path = mnist_sample_path() if data == 'mnist_sample' else mnist_path()
-        splitter = GrandparentSplitter() if data == 'mnist_sample' else GrandparentSplitter('training', 'testing')
-        dblock = DataBlock(blocks=(ImageBlock(cls=PILImageBW), CategoryBlock), get_items=get_image_files,
-                           splitter=splitter, get_y=parent_label)
-        return dblock.dataloaders(path, bs=bs, val_bs=val_bs, device=device, **kwargs)
-    x_train, y_train, x_valid, y_valid = load_mnist_sample() if data == 'mnist_sample' else load_mnist()
-    def prep(x): return (x.to(device)[:, None].float() / 255).contiguous(memory_format=memory_format)
-    vocab = list(DATASETS[data])
-    train = TensorDataLoader(prep(x_train), y_train.to(device), bs=bs, shuffle=True, drop_last=True, vocab=vocab)
-    valid = TensorDataLoader(prep(x_valid), y_valid.to(device), bs=val_bs or bs, vocab=vocab)
-    return DataLoaders(train, valid, device=device)
+    if fast: return _fast_dls(data, bs, val_bs or bs, device, memory_format)
+    return _standard_dls(data, bs, val_bs, device, **kwargs)
 
 # %% ../nbs/00_data.ipynb #38f12735
+def _summary_rows(data: str, # 'mnist_sample' or 'mnist'
+                  folder: str # where its PNGs are ('-': not written)
+                 ) -> list:
+    "The rows of `data_summary` for one data set: its training and validation splits."
+    _, y_train, _, y_valid = _mnist_tensors(data)
+    classes = lambda y: ' '.join(f'{c}:{n}' for c, n in zip(DATASETS[data], y.bincount().tolist()))
+    return [dict(dataset=data, split=split, images=len(y), classes=classes(y), folder=folder)
+            for split, y in [('train', y_train), ('valid', y_valid)]]
+
+# %% ../nbs/00_data.ipynb #7dcc17b6
 def data_summary(materialise_folders: bool = True # also write the PNG folders (else only count the arrays)
                 ) -> pd.DataFrame:
     "One row per data set and split: images, class counts, and the folder it is materialised in."
-    rows = []
-    sets = [('mnist_sample', load_mnist_sample, mnist_sample_path), ('mnist', load_mnist, mnist_path)]
-    for name, loader, folder in sets:
-        _, y_tr, _, y_va = loader()
-        where = str(folder()) if materialise_folders else '-'
-        for split, y in [('train', y_tr), ('valid', y_va)]:
-            counts = y.bincount().tolist()
-            rows.append(dict(dataset=name, split=split, images=len(y),
-                             classes=' '.join(f'{c}:{n}' for c, n in zip(DATASETS[name], counts)), folder=where))
-    return pd.DataFrame(rows)
+    return pd.DataFrame([row for data in DATASETS
+                         for row in _summary_rows(data, str(_mnist_folder(data)) if materialise_folders else '-')])

@@ -90,7 +90,7 @@ def imagenet_categories() -> tuple:
 MAX_PIXELS = 8_000_000  # pixels decoded per photo at most (about 3300 x 2400); larger photos are reduced first
 
 def _open(path: Path) -> Image.Image:
-    "The image file `path`, opened (its header read): ValueError naming the file if it is missing, not an image, a bomb."
+    "The image file `path`, opened (header read): ValueError naming the file if missing, not an image, or a bomb."
     if not path.is_file(): raise ValueError(f'{path} is not a file')
     try:
         with warnings.catch_warnings():
@@ -136,7 +136,7 @@ def _read(path: Path) -> torch.Tensor:
 def _from_array(img: np.ndarray) -> torch.Tensor:
     check(img.dtype == np.uint8, f'a numpy image must be uint8 (H, W) or (H, W, 3/4), got {img.dtype}', TypeError)
     if img.ndim == 2: img = np.stack([img] * 3, -1)
-    check(img.ndim == 3 and img.shape[-1] in (3, 4), f'a numpy image must be (H, W) or (H, W, 3/4), got shape {img.shape}')
+    check(img.ndim == 3 and img.shape[-1] in (3, 4), f'a numpy image must be (H, W) or (H, W, 3/4), got {img.shape}')
     return torch.from_numpy(np.array(img[..., :3])).permute(2, 0, 1).float() / 255  # copy: PIL arrays are read-only
 
 def as_image(img # a file path, PIL image, uint8 numpy array (H, W) or (H, W, 3/4), or float tensor in [0, 1]
@@ -210,4 +210,4 @@ def imagenet_class(target # a class id (0-999, as an int or a string of digits) 
     if close: fail(f"target {target!r} names {len(close)} classes: {', '.join(f'{names[i]} ({i})' for i in close)}; "
                    'give the id')
     hint = difflib.get_close_matches(target.lower(), [n.lower() for n in names], n=3, cutoff=0.6)
-    fail(f"target {target!r} is not an ImageNet class name or id" + (f"; close names: {', '.join(hint)}" if hint else ''))
+    fail(f"target {target!r} is not an ImageNet class name or id" + (f"; close names: {', '.join(hint)}" * bool(hint)))

@@ -11,45 +11,65 @@ import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from matplotlib.colors import TwoSlopeNorm
-from .core import as_pair, check_channels_first, check_int, draw_image
+from fastcore.basics import patch
+from .core import as_pair, check, check_image, check_int, check_one_of, check_tensor, draw_image
 from .data import load_mnist_sample, sample_image
+from .exercises import diagnose, grade_function
 
 # %% auto #0
 __all__ = ['KERNELS', 'PADDING_MODES', 'apply_kernel', 'show_signed', 'KernelBank', 'filter_image', 'show_filter', 'conv_args',
            'conv2d_loops', 'conv2d_unfold', 'conv_matrix', 'show_conv_matrix', 'time_convs', 'kernel_explorer',
            'check_kernel', 'check_apply_kernel']
 
-# %% ../nbs/01_kernels.ipynb #9741c9b0
-def _check_image2d(img, name, fn):
-    if not isinstance(img, torch.Tensor):
-        raise TypeError(f'{fn}: {name} must be a torch.Tensor, got {type(img).__name__}')
-    if img.ndim != 2: raise ValueError(f'{fn}: {name} must be 2-D (H, W), got shape {tuple(img.shape)}')
+# %% ../nbs/01_kernels.ipynb #871c5bbd
+def _check_kernel(kernel, name='kernel'):
+    "`kernel` if it is a 2-D tensor, square, of odd size (so that it has a centre)."
+    k0, k1 = check_tensor(kernel, name, 2, what='2-D (k, k)').shape
+    check(k0 == k1 and k0 % 2, f'{name} must be square with an odd size (3x3, 5x5, ...) so it has a centre, '
+                               f'got {k0}x{k1}')
+    return kernel
 
-def _check_kernel2d(kernel, fn, name='kernel'):
-    if not isinstance(kernel, torch.Tensor):
-        raise TypeError(f'{fn}: {name} must be a torch.Tensor, got {type(kernel).__name__}')
-    if kernel.ndim != 2: raise ValueError(f'{fn}: {name} must be 2-D (k, k), got shape {tuple(kernel.shape)}')
-    k0, k1 = kernel.shape
-    if k0 != k1 or k0 % 2 == 0:
-        raise ValueError(f'{fn}: {name} must be square with an odd size (3x3, 5x5, ...) so it has a centre, '
-                         f'got {k0}x{k1}')
+# %% ../nbs/01_kernels.ipynb #f34d1fa2
+def _check_window(img, row, col, kernel):
+    "A 2-D `img`, an odd square `kernel`, and a centre (`row`, `col`) whose whole window lies in the image."
+    check_tensor(img, 'img', 2, what='2-D (H, W)'); _check_kernel(kernel)
+    r = kernel.shape[0] // 2  # the window reaches r pixels to each side of its centre
+    for name, v, n, what in [('row', row, img.shape[0], 'rows'), ('col', col, img.shape[1], 'columns')]:
+        check(r <= v < n - r, f'{name} must be in [{r}, {n - r - 1}] for a {2*r+1}x{2*r+1} kernel on {n} {what}, '
+                              f'got {v}')
 
+# %% ../nbs/01_kernels.ipynb #b751ec8c
 def apply_kernel(img: torch.Tensor, # 2-D image (H, W)
                  row: int, # row of the window's centre
                  col: int, # column of the window's centre
                  kernel: torch.Tensor # square kernel of odd size (k, k)
                 ) -> torch.Tensor:
     "The kernel's response at (`row`, `col`): the k x k window centred there, times `kernel`, summed."
-    _check_image2d(img, 'img', 'apply_kernel'); _check_kernel2d(kernel, 'apply_kernel')
+    _check_window(img, row, col, kernel)
     r = kernel.shape[0] // 2
-    H, W = img.shape
-    for name, v, n, what in [('row', row, H, 'rows'), ('col', col, W, 'columns')]:
-        if not (r <= v < n - r):
-            raise ValueError(f'apply_kernel: {name} must be in [{r}, {n - r - 1}] for a {2*r+1}x{2*r+1} kernel on '
-                             f'{n} {what}, got {v}')
     return (img[row - r:row + r + 1, col - r:col + r + 1] * kernel).sum()
 
-# %% ../nbs/01_kernels.ipynb #b4e6d90e
+# %% ../nbs/01_kernels.ipynb #e60fe21e
+def _signed_limit(t, robust=None):
+    "The colour limit m of a signed map (colours from -m to m): max |t|, or its `robust` percentile."
+    m = t.abs().max().item() if robust is None else np.percentile(t.abs().numpy(), robust)
+    return max(m, 1e-12)
+
+# %% ../nbs/01_kernels.ipynb #6a0ec6ee
+def _colorbar(ax, im, t, m, robust=None):
+    "A colour bar for `im`; with arrows and a label when `robust` clipped the strongest values of `t`."
+    clipped = robust is not None and t.abs().max().item() > m
+    cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, extend='both' if clipped else 'neither')
+    if clipped: cb.set_label(f'clipped at the {robust:g}th percentile of |value|')
+
+# %% ../nbs/01_kernels.ipynb #1aaec81c
+def _write_values(ax, t, fmt, m, fontsize=9):
+    "Write each value of `t` in its cell, formatted by `fmt`: white on dark cells, black on light ones."
+    for (i, j), v in np.ndenumerate(t.numpy()):
+        ax.text(j, i, fmt.format(v), ha='center', va='center', fontsize=fontsize,
+                color='white' if abs(v) > 0.6 * m else 'black')  # dark red or blue: white text
+
+# %% ../nbs/01_kernels.ipynb #55992c20
 def show_signed(t: torch.Tensor, # a 2-D tensor of signed values
                 ax=None, # matplotlib axes (None: a new figure)
                 title: str = None, # axes title
@@ -60,21 +80,13 @@ def show_signed(t: torch.Tensor, # a 2-D tensor of signed values
                 robust: float = None): # colour limits at this percentile of |values| (e.g. 99), not the maximum
     "Show a 2-D tensor of signed values: diverging colormap centred on 0, with a colour bar."
     t = torch.as_tensor(t).detach().float().cpu()
-    if t.ndim != 2: raise ValueError(f'show_signed: t must be 2-D (H, W), got shape {tuple(t.shape)}')
-    if robust is not None and not 0 < robust <= 100:
-        raise ValueError(f'show_signed: robust must be a percentile in (0, 100], got {robust}')
+    check(t.ndim == 2, f't must be 2-D (H, W), got shape {tuple(t.shape)}')
+    check(robust is None or 0 < robust <= 100, f'robust must be a percentile in (0, 100], got {robust}')
     if ax is None: _, ax = plt.subplots(figsize=(3.5, 3))
-    m = t.abs().max().item() if robust is None else np.percentile(t.abs().numpy(), robust)
-    m = max(m, 1e-12)
+    m = _signed_limit(t, robust)
     im = ax.imshow(t, cmap=cmap, norm=TwoSlopeNorm(0, -m, m))
-    if colorbar:
-        clipped = robust is not None and t.abs().max().item() > m
-        cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, extend='both' if clipped else 'neither')
-        if clipped: cb.set_label(f'clipped at the {robust:g}th percentile of |value|')
-    if fmt:
-        for (i, j), v in np.ndenumerate(t.numpy()):
-            ax.text(j, i, fmt.format(v), ha='center', va='center', fontsize=fontsize,
-                    color='white' if abs(v) > 0.6 * m else 'black')  # dark red or blue: white text
+    if colorbar: _colorbar(ax, im, t, m, robust)
+    if fmt: _write_values(ax, t, fmt, m, fontsize)
     if max(t.shape) <= 10: ax.set_xticks(range(t.shape[1])); ax.set_yticks(range(t.shape[0]))
     if title: ax.set_title(title)
     ax.set_xlabel('column'); ax.set_ylabel('row')
@@ -85,16 +97,20 @@ class KernelBank(dict):
     "A dict of named kernels (float tensors) with a one-line description of each in `.doc`."
     def __init__(self, items # name: (kernel as nested lists, description)
                 ):
-        if not isinstance(items, dict):
-            raise TypeError(f'KernelBank: items must be a dict name: (kernel, description), got {type(items).__name__}')
+        check(isinstance(items, dict), 'items must be a dict name: (kernel, description), '
+              f'got {type(items).__name__}', TypeError)
         super().__init__({n: torch.tensor(k, dtype=torch.float32) for n, (k, _) in items.items()})
         self.doc = {n: d for n, (_, d) in items.items()}
-    def table(self) -> pd.DataFrame:
-        "One row per kernel: its shape and description."
-        return pd.DataFrame({'shape': [tuple(k.shape) for k in self.values()], 'description': list(self.doc.values())},
-                            index=list(self))
 
-KERNELS = KernelBank({
+# %% ../nbs/01_kernels.ipynb #e15b1af1
+@patch
+def table(self: KernelBank) -> pd.DataFrame:
+    "One row per kernel: its shape and description."
+    return pd.DataFrame({'shape': [tuple(k.shape) for k in self.values()], 'description': list(self.doc.values())},
+                        index=list(self))
+
+# %% ../nbs/01_kernels.ipynb #f81e6f07
+_EDGE_KERNELS = {  # name: (kernel, what it does); on a digit drawn with Greys, paper is white (0) and ink dark (1)
     'identity':    ([[0, 0, 0], [0, 1, 0], [0, 0, 0]], 'returns the image unchanged'),
     'top_edge':    ([[-1, -1, -1], [0, 0, 0], [1, 1, 1]],
                     'positive where values rise downwards: on a Greys digit, white paper above dark ink (a top edge)'),
@@ -109,6 +125,10 @@ KERNELS = KernelBank({
     'bottom_right_edge': ([[0, -5/18, 1/6], [-5/18, -5/18, 1/6], [1/6, 1/6, 1/6]],
                           'positive where values at the bottom right exceed those at the top left (on a photo: '
                           'brighter there)'),
+}
+
+# %% ../nbs/01_kernels.ipynb #ef2f2d40
+_PHOTO_KERNELS = {
     'sharpen':     ([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], 'boosts the centre against its neighbours: crisper edges'),
     'blur':        ([[1/16, 2/16, 1/16], [2/16, 4/16, 2/16], [1/16, 2/16, 1/16]],
                     'Gaussian blur: a weighted average, the centre counting most'),
@@ -118,79 +138,47 @@ KERNELS = KernelBank({
     'sobel_x':     ([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], 'horizontal gradient (vertical edges), smoothed vertically'),
     'sobel_y':     ([[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
                     'vertical gradient (horizontal edges), smoothed horizontally'),
-})
+}
 
-# %% ../nbs/01_kernels.ipynb #2be98ed9
+KERNELS = KernelBank({**_EDGE_KERNELS, **_PHOTO_KERNELS})
+
+# %% ../nbs/01_kernels.ipynb #848427ea
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
 
-def _check_image(img, fn):
-    "A float image (H, W) or (C, H, W), channels first."
-    if not isinstance(img, torch.Tensor): raise TypeError(f'{fn}: img must be a torch.Tensor, got {type(img).__name__}')
-    if img.ndim not in (2, 3): raise ValueError(f'{fn}: img must be (H, W) or (C, H, W), got shape {tuple(img.shape)}')
-    check_channels_first(img, 'img', fn)
-    if not img.is_floating_point():
-        raise TypeError(f'{fn}: img must be a float tensor, got {img.dtype}; convert with img.float() / 255')
+def _pad(x, p, padding_mode):
+    "`x` (N, C, H, W) with `p` invented pixels on every side, made as `padding_mode` says."
+    need = p + (padding_mode == 'reflect')  # reflect needs one pixel more than it pads, circular as many
+    check(padding_mode not in ('reflect', 'circular') or need <= min(x.shape[-2:]), f'{padding_mode} padding of '
+          f'{p} pixels needs an image of at least {need} pixels per side, got {tuple(x.shape[-2:])}')
+    return F.pad(x, (p, p, p, p), mode='constant' if padding_mode == 'zeros' else padding_mode)
+
+# %% ../nbs/01_kernels.ipynb #ded494d1
+def _depthwise(x, kernel):
+    "Convolve each channel of `x` (N, C, H, W) with its own copy of `kernel` (a depthwise convolution)."
+    C = x.shape[1]
+    return F.conv2d(x, kernel.to(x).expand(C, 1, *kernel.shape), groups=C)
+
+# %% ../nbs/01_kernels.ipynb #db310b70
+def _check_filter(img, kernel, padding_mode):
+    "A float image (H, W) or (C, H, W) channels first, an odd square kernel, and one of `PADDING_MODES`."
+    check_image(img); _check_kernel(kernel); check_one_of(padding_mode, 'padding_mode', PADDING_MODES)
 
 def filter_image(img: torch.Tensor, # grey (H, W) or colour (C, H, W) image, float
                  kernel: torch.Tensor, # square kernel of odd size (k, k)
                  padding_mode: str = 'zeros' # how to fill the border: 'zeros', 'reflect', 'replicate' or 'circular'
                 ) -> torch.Tensor:
     "Apply `kernel` to each channel of `img`, padded by k//2 so the output has the input's size."
-    fn = 'filter_image'
-    _check_image(img, fn); _check_kernel2d(kernel, fn)
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f'{fn}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}')
-    x = img[None] if img.ndim == 3 else img[None, None]
-    p = kernel.shape[0] // 2
-    need = p + (padding_mode == 'reflect')  # reflect needs one pixel more than it pads, circular as many
-    if padding_mode in ('reflect', 'circular') and need > min(x.shape[-2:]):
-        raise ValueError(f'{fn}: {padding_mode} padding of {p} pixels needs an image of at least {need} pixels per '
-                         f'side, got {tuple(img.shape[-2:])}')
-    x = F.pad(x, (p, p, p, p), mode='constant' if padding_mode == 'zeros' else padding_mode)
-    C = x.shape[1]
-    w = kernel.to(x).expand(C, 1, *kernel.shape)
-    out = F.conv2d(x, w, groups=C)
+    _check_filter(img, kernel, padding_mode)
+    x = img[None] if img.ndim == 3 else img[None, None]  # a batch of one image
+    out = _depthwise(_pad(x, kernel.shape[0] // 2, padding_mode), kernel)
     return out[0] if img.ndim == 3 else out[0, 0]
 
 # %% ../nbs/01_kernels.ipynb #e33967a5
 def _show_img(t, ax, title):
+    "Draw image `t` on `ax`, with a title and labelled axes."
     draw_image(t, ax, title); ax.set_xlabel('column'); ax.set_ylabel('row')
 
-def _crop(t, zoom):
-    top, left, size = zoom
-    return t[..., top:top + size, left:left + size]
-
-def show_filter(img: torch.Tensor, # grey (H, W) or colour (C, H, W) image, float
-                kernel: torch.Tensor, # square kernel of odd size (k, k)
-                padding_mode: str = 'zeros', # as `filter_image`
-                title: str = None, # figure title
-                figsize=None, # (width, height) in inches; default (12, 3.4), or (12, 7) with `zoom`
-                zoom: tuple = None): # (top, left, size): also show this square of input and output, magnified
-    "Plot `kernel`, `img` and `filter_image(img, kernel)` side by side (and a magnified crop with `zoom`)."
-    out = filter_image(img, kernel, padding_mode)
-    if zoom is not None:
-        top, left, size = zoom
-        if not (0 <= top and 0 <= left and size >= 2 and top + size <= img.shape[-2] and left + size <= img.shape[-1]):
-            raise ValueError(f'show_filter: zoom (top, left, size) must lie inside the {tuple(img.shape[-2:])} image, '
-                             f'got {zoom}')
-    rows = 1 if zoom is None else 2
-    fig, axs = plt.subplots(rows, 3, figsize=figsize or (12, 3.4 * rows), squeeze=False,
-                            gridspec_kw=dict(width_ratios=[0.7, 1, 1]))
-    show_signed(kernel, axs[0, 0], 'kernel', fmt='{:.2g}' if kernel.shape[0] <= 5 else None)
-    _show_img(img, axs[0, 1], f'input {tuple(img.shape)}')
-    _show_output(out, kernel, axs[0, 2], 'output')
-    if zoom is not None:
-        from matplotlib.patches import Rectangle
-        axs[0, 1].add_patch(Rectangle((left - 0.5, top - 0.5), size, size, fill=False, ec='yellow', lw=1.5))
-        _show_img(_crop(img, zoom), axs[1, 0], f'input, rows {top}-{top + size - 1} (yellow box)')
-        _show_output(_crop(out, zoom), kernel, axs[1, 1], 'output, same crop')
-        change = _crop(out - img, zoom)
-        show_signed(change.mean(0) if change.ndim == 3 else change, axs[1, 2],
-                    'change: output - input' + (' (channel mean)' if change.ndim == 3 else ''), robust=99)
-    if title: fig.suptitle(title)
-    plt.tight_layout()
-    return out
-
+# %% ../nbs/01_kernels.ipynb #45a8c661
 def _show_output(out, kernel, ax, name):
     "Zero-sum kernels (edge detectors) give signed outputs; others keep brightness and are shown as images."
     if abs(kernel.sum().item()) < 1e-6:
@@ -199,44 +187,88 @@ def _show_output(out, kernel, ax, name):
     outside = ((out < 0) | (out > 1)).float().mean().item()
     _show_img(out, ax, f'{name}' + (f', {outside:.1%} clipped to [0, 1]' if outside else ''))
 
+# %% ../nbs/01_kernels.ipynb #767819b0
+def _crop(t, zoom):
+    "The square `zoom = (top, left, size)` of the image (or images) `t`."
+    top, left, size = zoom
+    return t[..., top:top + size, left:left + size]
+
+def _zoom_inside(img, zoom) -> bool:
+    "Is `zoom = (top, left, size)` a square of at least 2 pixels inside `img`?"
+    top, left, size = zoom
+    return 0 <= top and 0 <= left and size >= 2 and top + size <= img.shape[-2] and left + size <= img.shape[-1]
+
+# %% ../nbs/01_kernels.ipynb #3cb96df6
+def _show_zoom(axs, img, out, kernel, zoom):
+    "The second row of `show_filter`: input and output cropped to `zoom`, and the change, output - input."
+    top, left, size = zoom
+    axs[0, 1].add_patch(plt.Rectangle((left - 0.5, top - 0.5), size, size, fill=False, ec='yellow', lw=1.5))
+    _show_img(_crop(img, zoom), axs[1, 0], f'input, rows {top}-{top + size - 1} (yellow box)')
+    _show_output(_crop(out, zoom), kernel, axs[1, 1], 'output, same crop')
+    change = _crop(out - img, zoom)
+    show_signed(change.mean(0) if change.ndim == 3 else change, axs[1, 2],
+                'change: output - input' + (' (channel mean)' if change.ndim == 3 else ''), robust=99)
+
+# %% ../nbs/01_kernels.ipynb #26f416fc
+def show_filter(img: torch.Tensor, # grey (H, W) or colour (C, H, W) image, float
+                kernel: torch.Tensor, # square kernel of odd size (k, k)
+                padding_mode: str = 'zeros', # as `filter_image`
+                title: str = None, # figure title
+                figsize=None, # (width, height) in inches; default (12, 3.4), or (12, 7) with `zoom`
+                zoom: tuple = None): # (top, left, size): also show this square of input and output, magnified
+    "Plot `kernel`, `img` and `filter_image(img, kernel)` side by side (and a magnified crop with `zoom`)."
+    out = filter_image(img, kernel, padding_mode)
+    check(zoom is None or _zoom_inside(img, zoom),
+          f'zoom (top, left, size) must lie inside the {tuple(img.shape[-2:])} image, got {zoom}')
+    rows = 1 if zoom is None else 2
+    fig, axs = plt.subplots(rows, 3, figsize=figsize or (12, 3.4 * rows), squeeze=False,
+                            gridspec_kw=dict(width_ratios=[0.7, 1, 1]))
+    show_signed(kernel, axs[0, 0], 'kernel', fmt='{:.2g}' if kernel.shape[0] <= 5 else None)
+    _show_img(img, axs[0, 1], f'input {tuple(img.shape)}')
+    _show_output(out, kernel, axs[0, 2], 'output')
+    if zoom is not None: _show_zoom(axs, img, out, kernel, zoom)
+    if title: fig.suptitle(title)
+    plt.tight_layout()
+    return out
+
 # %% ../nbs/01_kernels.ipynb #b24eab50
+def _count_windows(n, k, stride, padding, dilation, axis):
+    "How many windows a kernel of size `k` finds along an axis of `n` pixels (padded, strided and dilated)."
+    span, padded = dilation * (k - 1) + 1, n + 2 * padding
+    check(span <= padded, f'the kernel spans {span} pixels along {axis} (k={k}, dilation={dilation}) but the padded '
+                          f'input has only {padded} ({n} + 2*{padding})')
+    windows = torch.arange(padded).unfold(0, span, stride)  # one row per window: the pixels it spans
+    return len(windows)
+
+# %% ../nbs/01_kernels.ipynb #34c9344e
 def conv_args(x, # input (N, C_in, H, W)
               weight, # kernels (C_out, C_in, kh, kw)
               bias=None, # (C_out,) or None
               stride=1, # an int or a pair, as `F.conv2d`
               padding=0, # zeros added on each side: an int or a pair
-              dilation=1, # spacing between kernel elements: an int or a pair
-              fn='conv2d'): # the calling function, for the error messages
+              dilation=1): # spacing between kernel elements: an int or a pair
     "Check the arguments of a 2-D convolution; return `(stride, padding, dilation, (H_out, W_out))` as pairs."
-    for n, t in [('x', x), ('weight', weight)] + ([('bias', bias)] if bias is not None else []):
-        if not isinstance(t, torch.Tensor): raise TypeError(f'{fn}: {n} must be a torch.Tensor, got {type(t).__name__}')
-        if not t.is_floating_point(): raise TypeError(f'{fn}: {n} must be a float tensor, got {t.dtype}; use .float()')
-    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
-        raise TypeError(f'{fn}: x, weight and bias must have the same dtype, got {x.dtype}, {weight.dtype}'
-                        + (f' and {bias.dtype}' if bias is not None else ''))
-    if x.ndim != 4:
-        hint = '; for one image use x[None]' if x.ndim == 3 else ''
-        raise ValueError(f'{fn}: x must be 4-D (N, C_in, H, W), got shape {tuple(x.shape)}{hint}')
-    if weight.ndim != 4:
-        raise ValueError(f'{fn}: weight must be 4-D (C_out, C_in, kh, kw), got shape {tuple(weight.shape)}')
-    if weight.shape[1] != x.shape[1]:
-        raise ValueError(f'{fn}: weight expects {weight.shape[1]} input channels but x has {x.shape[1]} '
-                         f'(x is {tuple(x.shape)}, weight {tuple(weight.shape)})')
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f'{fn}: bias must have shape ({weight.shape[0]},), one per output channel, '
-                         f'got {tuple(bias.shape)}')
-    s, p, d = as_pair(stride, 'stride', fn, 1), as_pair(padding, 'padding', fn, 0), as_pair(dilation, 'dilation', fn, 1)
-    out = []
-    for ax, n, k in zip('HW', x.shape[2:], weight.shape[2:]):
-        i = 'HW'.index(ax)
-        span, padded = d[i] * (k - 1) + 1, n + 2 * p[i]
-        if span > padded:
-            raise ValueError(f'{fn}: the kernel spans {span} pixels along {ax} (k={k}, dilation={d[i]}) but the padded '
-                             f'input has only {padded} ({n} + 2*{p[i]})')
-        out.append((padded - span) // s[i] + 1)
-    return s, p, d, tuple(out)
+    check_tensor(x, 'x', 4, floating=True, what='4-D (N, C_in, H, W)')
+    check_tensor(weight, 'weight', floating=True)
+    check(weight.ndim == 4, f'weight must be 4-D (C_out, C_in, kh, kw), got shape {tuple(weight.shape)}')
+    check(weight.shape[1] == x.shape[1], f'weight expects {weight.shape[1]} input channels but x has {x.shape[1]} '
+                                         f'(x is {tuple(x.shape)}, weight {tuple(weight.shape)})')
+    b_shape = tuple(bias.shape) if isinstance(bias, torch.Tensor) else repr(bias)
+    check(bias is None or isinstance(bias, torch.Tensor) and bias.shape == weight.shape[:1],
+          f'bias must have shape ({len(weight)},), one per output channel (or be None), got {b_shape}')
+    dtypes = [t.dtype for t in (x, weight, bias) if t is not None]
+    check(len(set(dtypes)) == 1, f'x, weight and bias must have the same dtype, got {dtypes}', TypeError)
+    s, p, d = as_pair(stride, 'stride', 1), as_pair(padding, 'padding', 0), as_pair(dilation, 'dilation', 1)
+    return s, p, d, tuple(_count_windows(*a) for a in zip(x.shape[2:], weight.shape[2:], s, p, d, 'HW'))
 
-# %% ../nbs/01_kernels.ipynb #34c9344e
+# %% ../nbs/01_kernels.ipynb #6a936f5b
+def _window(xp, i, j, stride, dilation, ks):
+    "The window that output position (`i`, `j`) reads from the padded batch `xp`: (N, C_in, kh, kw)."
+    (sh, sw), (dh, dw), (kh, kw) = stride, dilation, ks
+    r, c = i * sh, j * sw  # its top-left pixel
+    return xp[:, :, r:r + dh * (kh - 1) + 1:dh, c:c + dw * (kw - 1) + 1:dw]
+
+# %% ../nbs/01_kernels.ipynb #0089e493
 def conv2d_loops(x, # input (N, C_in, H, W)
                  weight, # kernels (C_out, C_in, kh, kw)
                  bias=None, # (C_out,) or None
@@ -244,28 +276,42 @@ def conv2d_loops(x, # input (N, C_in, H, W)
                  padding=0, # an int or a pair
                  dilation=1): # an int or a pair
     "2-D convolution (cross-correlation, as in PyTorch) with plain Python loops over the output positions."
-    (sh, sw), (ph, pw), (dh, dw), (H_out, W_out) = conv_args(x, weight, bias, stride, padding, dilation, 'conv2d_loops')
-    N, C_out, kh, kw = x.shape[0], weight.shape[0], weight.shape[2], weight.shape[3]
+    s, (ph, pw), d, (H_out, W_out) = conv_args(x, weight, bias, stride, padding, dilation)
+    N, C_out = x.shape[0], weight.shape[0]
     xp = F.pad(x, (pw, pw, ph, ph))
     out = x.new_zeros(N, C_out, H_out, W_out)
     for i in range(H_out):
         for j in range(W_out):
-            r, c = i * sh, j * sw
-            window = xp[:, :, r:r + dh * (kh - 1) + 1:dh, c:c + dw * (kw - 1) + 1:dw]  # (N, C_in, kh, kw)
-            for o in range(C_out):
-                out[:, o, i, j] = (window * weight[o]).sum(dim=(1, 2, 3))
+            window = _window(xp, i, j, s, d, weight.shape[2:])  # (N, C_in, kh, kw)
+            for o in range(C_out): out[:, o, i, j] = (window * weight[o]).sum(dim=(1, 2, 3))
     return out if bias is None else out + bias[:, None, None]
 
 # %% ../nbs/01_kernels.ipynb #3bd2fed3
 def conv2d_unfold(x, weight, bias=None, stride=1, padding=0, dilation=1): # the arguments of `conv2d_loops`
     "2-D convolution as im2col: `F.unfold` the windows into columns, then one matrix multiplication."
-    s, p, d, (H_out, W_out) = conv_args(x, weight, bias, stride, padding, dilation, 'conv2d_unfold')
+    s, p, d, (H_out, W_out) = conv_args(x, weight, bias, stride, padding, dilation)
     cols = F.unfold(x, weight.shape[2:], dilation=d, padding=p, stride=s)  # (N, C_in*kh*kw, L)
     out = weight.flatten(1) @ cols                                         # (C_out, K) @ (N, K, L) -> (N, C_out, L)
     out = out.view(x.shape[0], weight.shape[0], H_out, W_out)
     return out if bias is None else out + bias[:, None, None]
 
 # %% ../nbs/01_kernels.ipynb #c38df6b5
+def _matrix_args(weight, in_size, stride, padding, dilation):
+    "`conv_matrix`'s arguments checked as `conv_args` checks a convolution's: ((H, W), stride, padding, dilation, out)."
+    check_tensor(weight, 'weight', 4, floating=True, what='4-D (C_out, C_in, kh, kw)')
+    H, W = as_pair(in_size, 'in_size', 1)
+    x = weight.new_empty(1, weight.shape[1], H, W)  # an input of that size, nothing in it
+    return ((H, W), *conv_args(x, weight, None, stride, padding, dilation))
+
+# %% ../nbs/01_kernels.ipynb #2ad50224
+def _taps(weight, out_size, stride, padding, dilation):
+    "Index grids o, i, j, c, a, b over (C_out, H_out, W_out, C_in, kh, kw), and the input row and column each reads."
+    sizes = (weight.shape[0], *out_size, *weight.shape[1:])
+    o, i, j, c, a, b = torch.meshgrid(*[torch.arange(n, device=weight.device) for n in sizes], indexing='ij')
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    return o, i, j, c, a, b, i * sh - ph + a * dh, j * sw - pw + b * dw
+
+# %% ../nbs/01_kernels.ipynb #6ab855ec
 def conv_matrix(weight: torch.Tensor, # kernels (C_out, C_in, kh, kw)
                 in_size, # input (H, W), or an int for a square input
                 stride=1, # an int or a pair, as `F.conv2d`
@@ -273,78 +319,163 @@ def conv_matrix(weight: torch.Tensor, # kernels (C_out, C_in, kh, kw)
                 dilation=1 # an int or a pair
                ) -> torch.Tensor:
     "Dense C (C_out*H_out*W_out, C_in*H*W) with `C @ x[i].flatten() == F.conv2d(x, weight, ...)[i].flatten()`."
-    fn = 'conv_matrix'
-    if not isinstance(weight, torch.Tensor):
-        raise TypeError(f'{fn}: weight must be a torch.Tensor, got {type(weight).__name__}')
-    H, W = as_pair(in_size, 'in_size', fn, 1)
-    C_out, C_in, kh, kw = weight.shape if weight.ndim == 4 else (None,) * 4
-    dtype = weight.dtype if weight.is_floating_point() else torch.float32
-    x_like = torch.empty(1, C_in or 1, H, W, dtype=dtype, device=weight.device)
-    (sh, sw), (ph, pw), (dh, dw), (H_out, W_out) = conv_args(x_like, weight, None, stride, padding, dilation, fn)
-    dev = weight.device
-    o, i, j, c, a, b = torch.meshgrid(*[torch.arange(n, device=dev) for n in (C_out, H_out, W_out, C_in, kh, kw)],
-                                      indexing='ij')
-    y, xx = i * sh - ph + a * dh, j * sw - pw + b * dw    # input pixel under kernel position (a, b)
+    (H, W), s, p, d, (H_out, W_out) = _matrix_args(weight, in_size, stride, padding, dilation)
+    C_out, C_in = weight.shape[:2]
+    o, i, j, c, a, b, y, xx = _taps(weight, (H_out, W_out), s, p, d)
     inside = (y >= 0) & (y < H) & (xx >= 0) & (xx < W)    # outside = padding: contributes zero
-    rows = (o * H_out + i) * W_out + j
-    cols = (c * H + y) * W + xx
+    rows, cols = (o * H_out + i) * W_out + j, (c * H + y) * W + xx
     C = weight.new_zeros(C_out * H_out * W_out, C_in * H * W)
     C[rows[inside], cols[inside]] = weight[o[inside], c[inside], a[inside], b[inside]]
     return C
 
-# %% ../nbs/01_kernels.ipynb #2ad50224
+# %% ../nbs/01_kernels.ipynb #618d5af6
+def _weight_colours(n):
+    "A colour map with one colour for each of `n` weights (tab20) and white under 0.5, for the structural zeros."
+    cmap = plt.get_cmap('tab20', n).copy(); cmap.set_under('white')
+    return cmap
+
+# %% ../nbs/01_kernels.ipynb #d2f7ddcd
+def _letter_cells(ax, im, Cid, n):
+    "Write in each non-zero cell of `Cid` the letter of its weight (its number past 26), white on dark colours."
+    for (r, c), v in np.ndenumerate(Cid.numpy()):
+        if not v: continue
+        red, green, blue, _ = im.cmap(im.norm(v))
+        dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.55
+        ax.text(c, r, 'abcdefghijklmnopqrstuvwxyz'[int(v) - 1] if n <= 26 else int(v), ha='center', va='center',
+                fontsize=8, color='white' if dark else 'black')
+
+# %% ../nbs/01_kernels.ipynb #9248c7cf
 def show_conv_matrix(weight: torch.Tensor, # kernels (C_out, C_in, kh, kw)
                      in_size, # input (H, W), or an int for a square input
                      ax=None, # matplotlib axes (None: a new figure)
                      **kwargs):
     "Draw `conv_matrix` with one colour per kernel weight (tied weights share a colour) and zeros in white."
-    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
-        raise TypeError(f'show_conv_matrix: weight must be a 4-D tensor (C_out, C_in, kh, kw), '
-                        f'got {getattr(weight, "shape", type(weight).__name__)}')
-    ids = torch.arange(1., weight.numel() + 1).view_as(weight).to(torch.float64)
-    Cid = conv_matrix(ids, in_size, **kwargs)  # each entry: which weight it is (0 = structural zero)
+    check(isinstance(weight, torch.Tensor) and weight.ndim == 4, 'weight must be a 4-D tensor (C_out, C_in, kh, kw), '
+          f'got {getattr(weight, "shape", type(weight).__name__)}', TypeError)
+    n = weight.numel()
+    Cid = conv_matrix(torch.arange(1., n + 1).view_as(weight).double(), in_size, **kwargs)  # 0 = structural zero
     rows, cols = Cid.shape
     if ax is None: _, ax = plt.subplots(figsize=(min(12, 2 + cols * 0.45), min(8, max(3.2, 1.5 + rows * 0.45))))
-    cmap = plt.get_cmap('tab20', weight.numel()).copy(); cmap.set_under('white')
-    im = ax.imshow(Cid, cmap=cmap, vmin=0.5, vmax=weight.numel() + 0.5)
-    cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, ticks=range(1, weight.numel() + 1))
+    im = ax.imshow(Cid, cmap=_weight_colours(n), vmin=0.5, vmax=n + 0.5)
+    cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, ticks=range(1, n + 1))
     cb.set_label('kernel weight (flat index + 1)')
-    if Cid.shape[1] <= 40:
-        for (r, c), v in np.ndenumerate(Cid.numpy()):
-            if not v: continue
-            label = 'abcdefghijklmnopqrstuvwxyz'[int(v) - 1] if weight.numel() <= 26 else int(v)
-            red, green, blue, _ = im.cmap(im.norm(v))
-            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.55
-            ax.text(c, r, label, ha='center', va='center', fontsize=8, color='white' if dark else 'black')
+    if cols <= 40: _letter_cells(ax, im, Cid, n)
     ax.set_xlabel('input pixel (flattened C_in*H*W)'); ax.set_ylabel('output pixel\n(flattened C_out*H_out*W_out)')
-    n0 = (Cid == 0).float().mean().item()
-    ax.set_title(f'conv_matrix {tuple(Cid.shape)}\n{n0:.0%} zeros, {weight.numel()} distinct weights')
+    zeros = (Cid == 0).float().mean().item()
+    ax.set_title(f'conv_matrix {tuple(Cid.shape)}\n{zeros:.0%} zeros, {n} distinct weights')
     return Cid
 
 # %% ../nbs/01_kernels.ipynb #66cb6d96
+def _best_of(f, n):
+    "The best of `n` timings of `f()` in seconds, and its result."
+    best = float('inf')
+    for _ in range(n): t = time.perf_counter(); out = f(); best = min(best, time.perf_counter() - t)
+    return best, out
+
+# %% ../nbs/01_kernels.ipynb #f3d26179
+def _conv_methods(x, weight, **kwargs):
+    "The four ways to compute `F.conv2d(x, weight, **kwargs)`, as functions without arguments."
+    C, out_shape = conv_matrix(weight, x.shape[2:], **kwargs), F.conv2d(x, weight, **kwargs).shape
+    return {'conv2d_loops': lambda: conv2d_loops(x, weight, **kwargs),
+            'conv2d_unfold': lambda: conv2d_unfold(x, weight, **kwargs),
+            'conv_matrix @ x': lambda: (x.flatten(1) @ C.T).view(out_shape),
+            'F.conv2d': lambda: F.conv2d(x, weight, **kwargs)}
+
+# %% ../nbs/01_kernels.ipynb #0605bf26
 def time_convs(x, # input (N, C_in, H, W)
                weight, # kernels (C_out, C_in, kh, kw)
                n: int = 3, # repeats; the best time counts
                **kwargs # stride, padding, dilation
               ) -> pd.DataFrame:
     "Best-of-`n` seconds of `conv2d_loops`, `conv2d_unfold`, `conv_matrix` matmul and `F.conv2d` on the same input."
-    check_int(n, 'n', 'time_convs', 1); conv_args(x, weight, None, fn='time_convs', **kwargs)
-    C = conv_matrix(weight, x.shape[2:], **kwargs)
-    out_shape = F.conv2d(x, weight, **kwargs).shape
-    fns = {'conv2d_loops': lambda: conv2d_loops(x, weight, **kwargs),
-           'conv2d_unfold': lambda: conv2d_unfold(x, weight, **kwargs),
-           'conv_matrix @ x': lambda: (x.flatten(1) @ C.T).view(out_shape),
-           'F.conv2d': lambda: F.conv2d(x, weight, **kwargs)}
-    ref, rows = F.conv2d(x, weight, **kwargs), []
-    for name, f in fns.items():
-        best = float('inf')
-        for _ in range(n): t = time.perf_counter(); out = f(); best = min(best, time.perf_counter() - t)
-        rows.append(dict(method=name, ms=best * 1e3, max_abs_err=(out - ref).abs().max().item()))
+    check_int(n, 'n', 1); conv_args(x, weight, None, **kwargs)
+    ref = F.conv2d(x, weight, **kwargs)
+    rows = []
+    for name, f in _conv_methods(x, weight, **kwargs).items():
+        secs, out = _best_of(f, n)
+        rows.append(dict(method=name, ms=secs * 1e3, max_abs_err=(out - ref).abs().max().item()))
     df = pd.DataFrame(rows).set_index('method')
     df['x slower than F.conv2d'] = df.ms / df.loc['F.conv2d', 'ms']
     return df
 
 # %% ../nbs/01_kernels.ipynb #60edace3
+def _show_step(ax_img, ax, img, kernel, row, col):
+    "Step mode: a green box on the input around (`row`, `col`), and that window (grey, zero-padded) times `kernel`."
+    ax_img.add_patch(plt.Rectangle((col - 1.5, row - 1.5), 3, 3, fill=False, color='lime', lw=2))
+    grey = img.mean(0) if img.ndim == 3 else img
+    win = F.pad(grey[None, None], (1, 1, 1, 1))[0, 0][row:row + 3, col:col + 3]  # zero-padded: row, col is its centre
+    prod = win * kernel
+    show_signed(prod, ax, f'window x kernel\nsum = {prod.sum():.3f}', fmt='{:.2f}', fontsize=8)
+
+# %% ../nbs/01_kernels.ipynb #41f884d0
+def _explorer_figure(img, kernel, padding_mode, stride, step, row, col):
+    "The explorer's figure: kernel, input, output with `stride` and, in step mode, one window times the kernel."
+    out = filter_image(img, kernel, padding_mode)[..., ::stride, ::stride]
+    fig, axs = plt.subplots(1, 4 if step else 3, figsize=(16 if step else 12, 3.4))
+    show_signed(kernel, axs[0], 'kernel', fmt='{:.2g}')
+    _show_img(img, axs[1], f'input {tuple(img.shape)}')
+    o = out.mean(0) if out.ndim == 3 else out
+    show_signed(o, axs[2], f'output {tuple(o.shape)}\npadding={padding_mode}, stride={stride}')
+    if step: _show_step(axs[1], axs[3], img, kernel, row, col)
+    plt.tight_layout()
+    return fig
+
+# %% ../nbs/01_kernels.ipynb #e3e3b488
+def _explorer_widgets(img, preset, padding_mode, stride, step, row, col):
+    "The explorer's controls, by name: preset, the nine kernel cells, pad, stride, step, row, col, and out."
+    import ipywidgets as W  # lazy: only where a notebook can show widgets
+    slider = lambda v, lo, hi, name: W.IntSlider(value=v, min=lo, max=hi, description=name, continuous_update=False)
+    cells = [W.FloatText(value=float(v), layout=W.Layout(width='70px')) for v in KERNELS[preset].flatten()]
+    menus = dict(preset=W.Dropdown(options=list(KERNELS), value=preset, description='preset'),
+                 pad=W.Dropdown(options=PADDING_MODES, value=padding_mode, description='padding'))
+    H, Wd = img.shape[-2:]
+    sliders = dict(stride=slider(stride, 1, 4, 'stride'), row=slider(row, 0, H - 1, 'row'),
+                   col=slider(col, 0, Wd - 1, 'col'))
+    step = W.Checkbox(value=step, description='step mode')
+    return dict(cells=cells, **menus, **sliders, step=step, out=W.Output())
+
+# %% ../nbs/01_kernels.ipynb #e9108fba
+def _explorer_layout(w):
+    "The explorer's widgets `w` in rows: preset, padding, stride; the 3x3 kernel; step mode, row, col; the figure."
+    import ipywidgets as W
+    grid = W.GridBox(w['cells'], layout=W.Layout(grid_template_columns='repeat(3, 75px)'))
+    top, bottom = W.HBox([w['preset'], w['pad'], w['stride']]), W.HBox([w['step'], w['row'], w['col']])
+    return W.VBox([top, grid, bottom, w['out']])
+
+# %% ../nbs/01_kernels.ipynb #e293c891
+def _redraw(img, w, state):
+    "Draw the figure for the widgets' values into their output area (unless a preset is being loaded)."
+    if state['hold']: return  # a preset is being loaded: one redraw when all nine cells are set
+    state['redraws'] += 1
+    k = torch.tensor([c.value for c in w['cells']]).view(3, 3)
+    with w['out']:
+        w['out'].clear_output(wait=True)
+        _explorer_figure(img, k, w['pad'].value, w['stride'].value, w['step'].value, w['row'].value, w['col'].value)
+        plt.show()
+
+def _load_preset(w, state, name, redraw):
+    "Set the nine kernel cells to the preset `name`, then redraw once."
+    state['hold'] = True
+    try:
+        for cell, v in zip(w['cells'], KERNELS[name].flatten()): cell.value = float(v)
+    finally: state['hold'] = False
+    redraw()
+
+# %% ../nbs/01_kernels.ipynb #077e7b6f
+def _live_explorer(img, preset, padding_mode, stride, step, row, col):
+    "Build, wire and display the explorer's widgets; returns the layout (a VBox) with the redraw counter in `.state`."
+    from IPython.display import display
+    w, state = _explorer_widgets(img, preset, padding_mode, stride, step, row, col), dict(hold=False, redraws=0)
+    redraw = lambda *_: _redraw(img, w, state)
+    w['preset'].observe(lambda change: _load_preset(w, state, change['new'], redraw), names='value')
+    controls = w['cells'] + [w['pad'], w['stride'], w['step'], w['row'], w['col']]  # all but the preset menu
+    for c in controls: c.observe(redraw, names='value')
+    ui = _explorer_layout(w)
+    ui.state = state  # how many redraws so far (the tests count them)
+    display(ui); redraw()
+    return ui
+
+# %% ../nbs/01_kernels.ipynb #2e7da1bd
 def _widgets_live() -> bool:
     "True inside a Jupyter kernel that can show ipywidgets."
     if importlib.util.find_spec('ipywidgets') is None or importlib.util.find_spec('IPython') is None: return False
@@ -352,22 +483,7 @@ def _widgets_live() -> bool:
     ip = get_ipython()
     return ip is not None and getattr(ip, 'kernel', None) is not None
 
-def _explorer_figure(img, kernel, padding_mode, stride, step, row, col):
-    out = filter_image(img, kernel, padding_mode)[..., ::stride, ::stride]
-    grey = img.mean(0) if img.ndim == 3 else img
-    fig, axs = plt.subplots(1, 4 if step else 3, figsize=(16 if step else 12, 3.4))
-    show_signed(kernel, axs[0], 'kernel', fmt='{:.2g}')
-    _show_img(img, axs[1], f'input {tuple(img.shape)}')
-    o = out.mean(0) if out.ndim == 3 else out
-    show_signed(o, axs[2], f'output {tuple(o.shape)}\npadding={padding_mode}, stride={stride}')
-    if step:
-        axs[1].add_patch(plt.Rectangle((col - 1.5, row - 1.5), 3, 3, fill=False, color='lime', lw=2))
-        win = F.pad(grey[None, None], (1, 1, 1, 1))[0, 0][row:row + 3, col:col + 3]
-        prod = win * kernel
-        show_signed(prod, axs[3], f'window x kernel\nsum = {prod.sum():.3f}', fmt='{:.2f}', fontsize=8)
-    plt.tight_layout()
-    return fig
-
+# %% ../nbs/01_kernels.ipynb #2f760cb6
 def kernel_explorer(img: torch.Tensor = None, # image to filter (default: the cat, at half size)
                     preset: str = 'top_edge', # starting kernel, a name from `KERNELS`
                     padding_mode: str = 'zeros', # how to fill the border, as `filter_image`
@@ -377,109 +493,52 @@ def kernel_explorer(img: torch.Tensor = None, # image to filter (default: the ca
                     col: int = 50, # and column
                     static: bool = None): # force the static figure (None: only when widgets can't display)
     "Interactive 3x3 kernel editor on an image (ipywidgets), or one static figure where widgets can't display."
-    fn = 'kernel_explorer'
     if img is None: img = F.avg_pool2d(sample_image('cat')[None], 2)[0]
-    _check_image(img, fn)
-    if preset not in KERNELS: raise ValueError(f'{fn}: preset must be one of {list(KERNELS)}, got {preset!r}')
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f'{fn}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}')
-    check_int(stride, 'stride', fn, 1)
-    H, Wd = img.shape[-2:]
-    if not 0 <= check_int(row, 'row', fn) < H or not 0 <= check_int(col, 'col', fn) < Wd:
-        raise ValueError(f'{fn}: row and col must lie inside the {H}x{Wd} image, got ({row}, {col})')
+    _check_filter(img, KERNELS[check_one_of(preset, 'preset', KERNELS)], padding_mode)
+    H, W = img.shape[-2:]
+    check_int(stride, 'stride', 1)
+    check(0 <= check_int(row, 'row') < H and 0 <= check_int(col, 'col') < W,
+          f'row and col must lie inside the {H}x{W} image, got ({row}, {col})')
     if static is None: static = not _widgets_live()
     if static: return _explorer_figure(img, KERNELS[preset], padding_mode, stride, step, row, col)
-    import ipywidgets as W  # lazy: only where a notebook can show widgets
-    from IPython.display import display
-    cells = [W.FloatText(value=float(v), layout=W.Layout(width='70px')) for v in KERNELS[preset].flatten()]
-    presets = W.Dropdown(options=list(KERNELS), value=preset, description='preset')
-    pad = W.Dropdown(options=PADDING_MODES, value=padding_mode, description='padding')
-    st = W.IntSlider(value=stride, min=1, max=4, description='stride', continuous_update=False)  # redraw on release
-    stp = W.Checkbox(value=step, description='step mode')
-    r = W.IntSlider(value=row, min=0, max=H - 1, description='row', continuous_update=False)
-    c = W.IntSlider(value=col, min=0, max=Wd - 1, description='col', continuous_update=False)
-    out, state = W.Output(), dict(hold=False, redraws=0)
-    def redraw(*_):
-        if state['hold']: return  # a preset is being loaded: one redraw when all nine cells are set
-        state['redraws'] += 1
-        k = torch.tensor([cl.value for cl in cells]).view(3, 3)
-        with out:
-            out.clear_output(wait=True)
-            _explorer_figure(img, k, pad.value, st.value, stp.value, r.value, c.value); plt.show()
-    def load_preset(change):
-        state['hold'] = True
-        try:
-            for cl, v in zip(cells, KERNELS[change['new']].flatten()): cl.value = float(v)
-        finally: state['hold'] = False
-        redraw()
-    presets.observe(load_preset, names='value')
-    for w in cells + [pad, st, stp, r, c]: w.observe(redraw, names='value')
-    ui = W.VBox([W.HBox([presets, pad, st]), W.GridBox(cells, layout=W.Layout(grid_template_columns='repeat(3, 75px)')),
-                 W.HBox([stp, r, c]), out])
-    ui.state = state  # how many redraws so far (the tests count them)
-    display(ui); redraw()
-    return ui
+    return _live_explorer(img, preset, padding_mode, stride, step, row, col)
 
-# %% ../nbs/01_kernels.ipynb #e09584c7
-def _diagnose(got: torch.Tensor, ref: torch.Tensor, what: str) -> str:
-    if tuple(got.shape) != tuple(ref.shape):
-        return f'{what}: wrong shape: expected {tuple(ref.shape)}, got {tuple(got.shape)}'
-    close = lambda a: torch.allclose(a.double(), ref.double(), atol=1e-6)
-    if close(got): return f'{what}: correct!'
-    if close(-got): return f'{what}: the sign is flipped: multiply by -1'
-    if got.ndim == 2 and close(got.T): return f'{what}: transposed: rows and columns are swapped'
-    if got.ndim == 2 and close(got.flip(0)): return f'{what}: upside down: reverse the order of the rows'
-    if got.ndim == 2 and close(got.flip(1)): return f'{what}: mirrored left-right: reverse the order of the columns'
-    if got.ndim == 2 and close(got.flip(0, 1)): return f'{what}: rotated by 180 degrees'
-    if got.ndim == 2 and (close(got.rot90(1)) or close(got.rot90(-1))): return f'{what}: rotated by 90 degrees'
-    nz = ref.abs() > 1e-12
-    if nz.any():
-        ratio = (got[nz] / ref[nz]).double()
-        rest_zero = torch.allclose(got[~nz].double(), torch.zeros(1, dtype=torch.float64), atol=1e-6)
-        if torch.allclose(ratio, ratio[0].expand_as(ratio), atol=1e-6) and rest_zero:
-            return f'{what}: right pattern, but scaled by {ratio[0].item():.3g}'
-    bad = [tuple(i) for i in (~torch.isclose(got.double(), ref.double(), atol=1e-6)).nonzero().tolist()]
-    return f'{what}: wrong values at positions {bad[:6]}{" ..." if len(bad) > 6 else ""}'
+# %% ../nbs/01_kernels.ipynb #6523191a
+def _as_numbers(kernel):
+    "`kernel` as a float tensor, or None if it is not numbers."
+    try: return torch.as_tensor(kernel).float()
+    except (TypeError, ValueError, RuntimeError): return None
 
 def check_kernel(name: str, # which kernel you wrote: a name from `KERNELS`, e.g. 'bottom_edge'
                  kernel # your kernel: a tensor, array or nested list
                 ) -> bool:
     "Check your version of a named kernel; prints what is wrong (shape, sign, orientation, scale) or confirms it."
-    if name not in KERNELS: raise ValueError(f'check_kernel: name must be one of {list(KERNELS)}, got {name!r}')
-    try: got = torch.as_tensor(kernel).float()
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f'check_kernel: kernel must be a tensor, array or nested list of numbers, '
-                        f'got {kernel!r}') from None
-    msg = _diagnose(got, KERNELS[name], f'{name}')
+    check_one_of(name, 'name', KERNELS); got = _as_numbers(kernel)
+    check(got is not None, f'kernel must be a tensor, array or nested list of numbers, got {kernel!r}', TypeError)
+    msg = diagnose(got, KERNELS[name], name)
     print(msg)
     return msg.endswith('correct!')
 
-def _apply_kernel_mistake(img, r, c, k, got, ref):
-    "What is wrong with `got` as apply_kernel(img, r, c, KERNELS[k]) (None if it is right)."
+# %% ../nbs/01_kernels.ipynb #2b682184
+def _apply_kernel_mistake(label, got, want, img, r, c, kernel):
+    "What is wrong with `got` as apply_kernel(img, r, c, kernel) (None if it is right)."
     if got.numel() != 1: return f'apply_kernel should return one number (a sum), got shape {tuple(got.shape)}'
-    if torch.isclose(got, ref, atol=1e-5): return None
-    shifts = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
-    at = lambda r_, c_: apply_kernel(img, r_, c_, KERNELS[k])
-    hit = [(dr, dc) for dr, dc in shifts if torch.isclose(got, at(r + dr, c + dc), atol=1e-5)]
-    if hit: return (f'off by one: your window is centred at (row{hit[0][0]:+d}, col{hit[0][1]:+d}); '
+    if torch.isclose(got, want, atol=1e-5): return None
+    at = lambda r_, c_: apply_kernel(img, r_, c_, kernel)
+    for dr, dc in [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]:
+        if torch.isclose(got, at(r + dr, c + dc), atol=1e-5):
+            return (f'off by one: your window is centred at (row{dr:+d}, col{dc:+d}); '
                     'take rows row-1..row+1 and columns col-1..col+1')
     if torch.isclose(got, at(c, r), atol=1e-5): return 'row and col are swapped: index img[row, col]'
-    if torch.isclose(got, (img[r-1:r+2, c-1:c+2] * KERNELS[k].T).sum(), atol=1e-5):
+    if torch.isclose(got, (img[r-1:r+2, c-1:c+2] * kernel.T).sum(), atol=1e-5):
         return 'the kernel is transposed relative to the window'
-    return f'apply_kernel(img, {r}, {c}, {k}): expected {ref:.4f}, got {got.item():.4f}'
+    return f'{label}: expected {want:.4f}, got {got.item():.4f}'
 
+# %% ../nbs/01_kernels.ipynb #d0b8734e
 def check_apply_kernel(fn: callable # your apply_kernel(img, row, col, kernel)
                       ) -> bool:
     "Check your `apply_kernel(img, row, col, kernel)` against ours on windows of an MNIST digit."
     img = load_mnist_sample()[0][0].float() / 255
-    # windows where swapping row and col, or transposing the kernel, changes the answer
-    tests = [(7, 12, 'top_edge'), (12, 18, 'left_edge'), (18, 9, 'diag2_edge'), (9, 16, 'sobel_x')]
-    for r, c, k in tests:
-        ref = apply_kernel(img, r, c, KERNELS[k])
-        try: got = torch.as_tensor(fn(img, r, c, KERNELS[k])).float()
-        except Exception as e:
-            print(f'apply_kernel(img, {r}, {c}, {k}) raised {type(e).__name__}: {e}'); return False
-        msg = _apply_kernel_mistake(img, r, c, k, got, ref)
-        if msg: print(msg); return False
-    print('apply_kernel: correct!')
-    return True
+    windows = [(7, 12, 'top_edge'), (12, 18, 'left_edge'), (18, 9, 'diag2_edge'), (9, 16, 'sobel_x')]
+    cases = {f'apply_kernel(img, {r}, {c}, {k})': (img, r, c, KERNELS[k]) for r, c, k in windows}
+    return grade_function(fn, cases, apply_kernel, _apply_kernel_mistake)

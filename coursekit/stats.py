@@ -13,127 +13,169 @@ import torch.nn as nn
 from fastai.callback.core import Callback
 from fastai.layers import flatten_model
 from fastcore.basics import patch
-from .core import check_int
+from .core import check, check_int
 from .hooks import Hook
 from .cnn import default_model, train_cnn
 
 # %% auto #0
-__all__ = ['ActivationStats', 'save_stats_figures', 'stability_run', 'BatchNorm']
+__all__ = ['ActivationRecorder', 'save_stats_figures', 'stability_run', 'ScratchBatchNorm']
 
 # %% ../nbs/04_activation_stats.ipynb #a16cffca
-class ActivationStats(Callback):
+class ActivationRecorder(Callback):
     "Record, per training batch and hooked layer: mean, std, share near zero, share dead, a histogram; on the device."
-    order, run_valid = -20, False
+    order, run_valid = -20, False  # early among the callbacks; training batches only
     def __init__(self,
                  modules: list = None, # layers to hook (default: every layer with parameters, as fastai)
                  with_hist: bool = True, # also record a histogram per batch and layer
                  bins: int = 40, # histogram bins, as fastai's `histc(40, 0, 10)`
                  hist_range: tuple = (0., 10.), # the histogram's (low, high)
                  near_zero: float = 0.05): # activations <= this count as near zero
-        self.hooks, self.stats, self.histograms = None, None, None  # first: `__del__` needs them even if a check fails
+        self.hooks, self.stats, self.histograms = None, None, None  # first: deletion needs them, even after an error
         self.layers, self.with_hist, self.thresh = modules, with_hist, near_zero
-        self.bins, self.hist_range = check_int(bins, 'bins', 'ActivationStats', 1), tuple(hist_range)
-        if not self.hist_range[0] < self.hist_range[1]:
-            raise ValueError(f'ActivationStats: hist_range must be (low, high) with low < high, got {hist_range!r}')
+        self.bins, self.hist_range = check_int(bins, 'bins', 1), tuple(hist_range)
+        check(len(self.hist_range) == 2 and self.hist_range[0] < self.hist_range[1],
+              f'hist_range must be (low, high) with low < high, got {hist_range!r}')
         lo, hi = self.hist_range
         self.dead_below = lo + 2 * (hi - lo) / self.bins  # the top of the two lowest bins
 
-    def before_fit(self):
-        self._started = False  # `learn.validate()` sends before_fit too: no training, no reset
-        self._guard_epochs()
+# %% ../nbs/04_activation_stats.ipynb #d120d3ff
+@patch
+def _hooked(self: ActivationRecorder) -> list:
+    "The layers to hook: `modules`, or (as fastai) every layer of the model that has parameters."
+    if self.layers is None: return [m for m in flatten_model(self.learn.model) if len(list(m.parameters())) > 0]
+    stray = [m for m in self.layers if not any(m is k for k in self.learn.model.modules())]
+    check(not stray, f'modules must be layers of the model; not in it: {stray}')
+    return list(self.layers)
 
-    def _guard_epochs(self):
-        "fastai skips after_fit when training raises: remove the hooks ourselves if an epoch fails."
-        learn, me = self.learn, weakref.ref(self)
-        if '_do_epoch' in vars(learn): return
-        epoch = learn._do_epoch
-        def guarded():
-            try: epoch()
-            except BaseException:
-                if me() is not None: me().remove()
-                vars(learn).pop('_do_epoch', None)  # the Learner's own method again (and picklable for export)
-                raise
-        learn._do_epoch = guarded
+# %% ../nbs/04_activation_stats.ipynb #d8b8c03a
+@patch
+def _start(self: ActivationRecorder):
+    "The layers to hook, and a zeroed record with room for one epoch, on the model's device."
+    self.mods = self._hooked()
+    n, dev = len(self.learn.dls.train), next(self.learn.model.parameters()).device
+    self._stats = torch.zeros(n, len(self.mods), 4, device=dev)  # mean, std, near zero, dead
+    self._hist = torch.zeros(n, len(self.mods), self.bins, device=dev) if self.with_hist else None
+    self._i, self._started = 0, True  # _i: the row of the next training batch
 
-    def before_train(self):
-        "Each epoch's training batches: hook the layers (and, at the first epoch of a fit, allocate a new record)."
-        if not self._started: self._start()
-        me = weakref.ref(self)  # the hooks must not keep the callback alive: deleting it removes them
-        def record(j): return lambda m, i, o: me() is not None and me()._hook(j, m, i, o)  # j: the layer's column
-        self.hooks = [Hook(m, record(j), detach=False) for j, m in enumerate(self.mods)]
+# %% ../nbs/04_activation_stats.ipynb #2034e050
+@patch
+def _record(self: ActivationRecorder, j, m, inp, out):
+    "Layer `j`'s entries in this batch's row: mean, std, share near zero and share dead (and histogram) of `out`."
+    if not isinstance(out, torch.Tensor): return
+    o, row = out.detach().float(), self._stats[self._i, j]  # separate reductions: torch.std_mean is slower on CPU
+    row[0], row[1], row[2] = o.mean(), o.std(), (o <= self.thresh).sum() / o.numel()
+    row[3] = (o <= self.dead_below).sum() / o.numel()  # counts negatives too, which the histogram leaves out
+    if self.with_hist: self._hist[self._i, j] = torch.histc(o, self.bins, *self.hist_range)
 
-    def _start(self):
-        with_params = [m for m in flatten_model(self.learn.model) if len(list(m.parameters())) > 0]
-        self.mods = list(self.layers) if self.layers is not None else with_params
-        if stray := [m for m in self.mods if not any(m is k for k in self.learn.model.modules())]:
-            raise ValueError(f'ActivationStats: modules must be layers of the model; not in it: {stray}')
-        n, dev = len(self.learn.dls.train), next(self.learn.model.parameters()).device  # one epoch; grows as needed
-        self._stats = torch.zeros(n, len(self.mods), 4, device=dev)  # mean, std, near zero, dead
-        self._hist = torch.zeros(n, len(self.mods), self.bins, device=dev) if self.with_hist else None
-        self._i, self._started = 0, True
+# %% ../nbs/04_activation_stats.ipynb #67659a79
+@patch
+def _hook_func(self: ActivationRecorder, j: int): # the layer's column in the record
+    "`hook_func(module, input, output)` for layer `j`: `_record`, holding the recorder only weakly."
+    me = weakref.ref(self)
+    return lambda m, inp, out: me() is not None and me()._record(j, m, inp, out)
 
-    def before_batch(self):
-        "Room for this batch's row: the record doubles when full (never epochs x batches up front)."
-        if not self.learn.training or self._i < len(self._stats): return
-        grow = lambda t: torch.cat([t, torch.zeros_like(t)]) if t is not None else None
-        self._stats, self._hist = grow(self._stats), grow(self._hist)
+# %% ../nbs/04_activation_stats.ipynb #439f699f
+@patch
+def before_batch(self: ActivationRecorder):
+    "A training batch: room for its row, and a hook on every layer until the forward pass is done."
+    if self._i == len(self._stats): self._grow()
+    self.remove()  # none left over from a forward pass that raised
+    self.hooks = [Hook(m, self._hook_func(j), detach=False) for j, m in enumerate(self.mods)]
 
-    def _hook(self, j, m, inp, out):
-        if not self.learn.training or not isinstance(out, torch.Tensor): return
-        o = out.detach().float()
-        row = self._stats[self._i, j]  # separate reductions: torch.std_mean is slower on CPU
-        row[0], row[1], row[2] = o.mean(), o.std(), (o <= self.thresh).sum() / o.numel()
-        row[3] = (o <= self.dead_below).sum() / o.numel()  # counts negatives too, which the histogram leaves out
-        if self.with_hist: self._hist[self._i, j] = torch.histc(o, self.bins, *self.hist_range)
+# %% ../nbs/04_activation_stats.ipynb #baf8ddfe
+@patch
+def remove(self: ActivationRecorder):
+    "Remove the hooks: after each forward pass, on a cancelled batch, at the end of a fit and on deletion."
+    for h in self.hooks or []: h.remove()
+    self.hooks = None
 
-    def after_batch(self):
-        if self.learn.training: self._i += 1
+# %% ../nbs/04_activation_stats.ipynb #d02cdfbf
+@patch
+def after_pred(self: ActivationRecorder): self.remove()
+@patch
+def after_cancel_batch(self: ActivationRecorder): self.remove()
+@patch
+def __del__(self: ActivationRecorder): self.remove()
 
-    def after_train(self): self.remove()
+# %% ../nbs/04_activation_stats.ipynb #3f192e44
+@patch
+def before_fit(self: ActivationRecorder): self.remove(); self._started = False
+@patch
+def before_train(self: ActivationRecorder):
+    if not self._started: self._start()  # the first training epoch of this fit
+@patch
+def after_batch(self: ActivationRecorder): self._i += 1
 
-    def after_fit(self):
-        "One copy to the host, at the end; a new fit starts a new record (a `validate()` changes nothing)."
-        self.remove(); vars(self.learn).pop('_do_epoch', None)
-        if not self._started: return
-        self.stats = self._stats[:self._i].cpu()
-        self.histograms = self._hist[:self._i].cpu() if self.with_hist else None
-        del self._stats, self._hist
+# %% ../nbs/04_activation_stats.ipynb #bef96a31
+@patch
+def after_fit(self: ActivationRecorder):
+    "One copy to the host, at the end; a new fit starts a new record (a `validate()` changes nothing)."
+    self.remove()
+    if not self._started: return
+    self.stats = self._stats[:self._i].cpu()
+    self.histograms = self._hist[:self._i].cpu() if self.with_hist else None
+    del self._stats, self._hist
 
-    def remove(self):
-        "Remove the hooks (done automatically after each epoch's training batches and on deletion)."
-        if self.hooks is not None:
-            for h in self.hooks: h.remove()
-            self.hooks = None
-    def __del__(self): self.remove()
+# %% ../nbs/04_activation_stats.ipynb #39b2a447
+@patch
+def _grow(self: ActivationRecorder):
+    "The record is full: double it."
+    grow = lambda t: torch.cat([t, torch.zeros_like(t)]) if t is not None else None
+    self._stats, self._hist = grow(self._stats), grow(self._hist)
 
-    def _fitted(self):
-        if self.stats is None:
-            raise ValueError('ActivationStats: no statistics yet; fit a Learner with this callback first')
-        return self.stats
-    def means(self, idx: int) -> torch.Tensor:
-        "Mean of layer `idx`'s activations, one value per training batch."
-        return self._fitted()[:, idx, 0]
-    def stds(self, idx: int) -> torch.Tensor:
-        "Standard deviation per training batch."
-        return self._fitted()[:, idx, 1]
-    def near_zero(self, idx: int) -> torch.Tensor:
-        "Share of activations <= `near_zero` per training batch."
-        return self._fitted()[:, idx, 2]
-    def dead(self, idx: int) -> torch.Tensor:
-        "Share of activations in or below the two lowest histogram bins (<= 0.5 by default), negatives included."
-        return self._fitted()[:, idx, 3]
-    def hists(self, idx: int) -> torch.Tensor:
-        "Histogram (n_batches, bins) of layer `idx`'s activations."
-        self._fitted()
-        if self.histograms is None: raise ValueError('hists: this ActivationStats was created with with_hist=False')
-        return self.histograms[:, idx]
+# %% ../nbs/04_activation_stats.ipynb #a2777960
+@patch
+def _fitted(self: ActivationRecorder) -> torch.Tensor:
+    check(self.stats is not None, 'no statistics yet; fit a Learner with this callback first')
+    return self.stats
+@patch
+def means(self: ActivationRecorder, idx: int): # which hooked layer (negative: from the end)
+    "Mean of layer `idx`'s activations, one value per training batch."
+    return self._fitted()[:, idx, 0]
+
+# %% ../nbs/04_activation_stats.ipynb #daadca6e
+@patch
+def stds(self: ActivationRecorder, idx: int): # which hooked layer (negative: from the end)
+    "Standard deviation per training batch."
+    return self._fitted()[:, idx, 1]
+@patch
+def near_zero(self: ActivationRecorder, idx: int): # which hooked layer (negative: from the end)
+    "Share of activations <= `near_zero` per training batch."
+    return self._fitted()[:, idx, 2]
+
+# %% ../nbs/04_activation_stats.ipynb #230ea1df
+@patch
+def dead(self: ActivationRecorder, idx: int): # which hooked layer (negative: from the end)
+    "Share of activations in or below the two lowest histogram bins (<= 0.5 by default), negatives included."
+    return self._fitted()[:, idx, 3]
+
+# %% ../nbs/04_activation_stats.ipynb #a546edf6
+@patch
+def hists(self: ActivationRecorder, idx: int): # which hooked layer (negative: from the end)
+    "Histogram (n_batches, bins) of layer `idx`'s activations."
+    self._fitted()
+    check(self.histograms is not None, 'this recorder was made with with_hist=False')
+    return self.histograms[:, idx]
 
 # %% ../nbs/04_activation_stats.ipynb #96de50e8
+@patch
+def layer_stats(self: ActivationRecorder, idx: int): # which hooked layer (negative: from the end)
+    "fastai's accessor: (means, stds, share near zero) of layer `idx`, one value per training batch each."
+    return self.means(idx), self.stds(idx), self.near_zero(idx)
+@patch
+def hist(self: ActivationRecorder, idx: int): # which hooked layer (negative: from the end)
+    "fastai's accessor: log(1 + histogram count), (bins, batches), as `color_dim` draws it."
+    return self.hists(idx).T.float().log1p()
+
+# %% ../nbs/04_activation_stats.ipynb #b231eb13
 def _layer_name(stats, idx):
     return f'layer {idx if idx >= 0 else len(stats.mods) + idx} ({type(stats.mods[idx]).__name__})'
 
+# %% ../nbs/04_activation_stats.ipynb #e997adb6
 @patch
-def plot_layer_stats(self: ActivationStats, idx: int, figsize=(12, 3)):
+def plot_layer_stats(self: ActivationRecorder,
+                     idx: int, # which hooked layer (negative: from the end)
+                     figsize=(12, 3)): # the figure's size
     "Mean, standard deviation and % near zero of layer `idx` against the training batch."
     fig, axs = plt.subplots(1, 3, figsize=figsize)
     curves = [self.means(idx), self.stds(idx), self.near_zero(idx) * 100]
@@ -143,8 +185,13 @@ def plot_layer_stats(self: ActivationStats, idx: int, figsize=(12, 3)):
     fig.suptitle(f'Activation statistics, {_layer_name(self, idx)}'); fig.tight_layout()
     return fig
 
+# %% ../nbs/04_activation_stats.ipynb #5a877ad7
 @patch
-def color_dim(self: ActivationStats, idx: int, ax=None, figsize=(10, 4), title: str = None):
+def color_dim(self: ActivationRecorder,
+              idx: int, # which hooked layer (negative: from the end)
+              ax=None, # draw into this matplotlib Axes (None: a new figure)
+              figsize=(10, 4), # the new figure's size
+              title: str = None): # None: 'color_dim' and the layer
     "The colorful dimension: log of the activation histograms of layer `idx`, one column per training batch."
     h = self.hists(idx)
     if ax is None: _, ax = plt.subplots(figsize=figsize)
@@ -155,8 +202,12 @@ def color_dim(self: ActivationStats, idx: int, ax=None, figsize=(10, 4), title: 
     ax.set_title(title or f'color_dim, {_layer_name(self, idx)}')
     return ax
 
+# %% ../nbs/04_activation_stats.ipynb #d19782f9
 @patch
-def dead_chart(self: ActivationStats, idx: int, ax=None, figsize=(10, 3)):
+def dead_chart(self: ActivationRecorder,
+               idx: int, # which hooked layer (negative: from the end)
+               ax=None, # draw into this matplotlib Axes (None: a new figure)
+               figsize=(10, 3)): # the new figure's size
     "Share of layer `idx`'s activations at most `dead_below` (the two lowest bins, and anything below), per batch."
     if ax is None: _, ax = plt.subplots(figsize=figsize)
     ax.plot(self.dead(idx).numpy())
@@ -164,18 +215,8 @@ def dead_chart(self: ActivationStats, idx: int, ax=None, figsize=(10, 3)):
     ax.set_title(f'dead activations, {_layer_name(self, idx)}')
     return ax
 
-@patch
-def layer_stats(self: ActivationStats, idx: int) -> tuple:
-    "fastai's accessor: (means, stds, share near zero) of layer `idx`, one value per training batch each."
-    return self.means(idx), self.stds(idx), self.near_zero(idx)
-
-@patch
-def hist(self: ActivationStats, idx: int) -> torch.Tensor:
-    "fastai's accessor: log(1 + histogram count), (bins, batches), as `color_dim` draws it."
-    return self.hists(idx).T.float().log1p()
-
 # %% ../nbs/04_activation_stats.ipynb #38be43b1
-def save_stats_figures(stats: ActivationStats, # a fitted ActivationStats
+def save_stats_figures(stats: ActivationRecorder, # a fitted ActivationRecorder
                        out: Path, # existing folder to write into
                        idx: int = -2, # which hooked layer (default: the penultimate)
                        dpi: int = 100): # resolution of the saved figures
@@ -195,14 +236,14 @@ def stability_run(epochs: int = 1, # number of epochs
                   data: str = 'mnist', # 'mnist' (ten digits) or 'mnist_sample'
                   model=None # a function returning the model (default: `default_model(data, bn)`), called after seeding
                  ) -> tuple:
-    "Train `default_model(data, bn)`, built under `seed`, with `ActivationStats`: `(valid_accuracy, stats, learn)`."
-    stats = ActivationStats()
+    "Train `default_model(data, bn)`, built under `seed`, with `ActivationRecorder`: `(valid_accuracy, stats, learn)`."
+    stats = ActivationRecorder()
     learn = train_cnn(data, epochs=epochs, lr=lr, bs=bs, model=model or partial(default_model, data, bn=bn),
                       device=device, seed=seed, one_cycle=one_cycle, cbs=[stats], progress=False)
     return learn.epoch_history.history[-1]['valid_accuracy'], stats, learn
 
 # %% ../nbs/04_activation_stats.ipynb #0a14a876
-class BatchNorm(nn.Module):
+class ScratchBatchNorm(nn.Module):
     "Batch normalisation from scratch: normalise each channel over (N, H, W), then scale by gamma and shift by beta."
     def __init__(self,
                  nf: int, # number of channels
@@ -214,13 +255,22 @@ class BatchNorm(nn.Module):
         self.register_buffer('running_mean', torch.zeros(nf))  # buffers: saved with the model, not trained
         self.register_buffer('running_var', torch.ones(nf))
 
-    def forward(self, x):
-        if self.training:
-            mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
-            n = x.numel() / x.shape[1]  # values per channel
-            with torch.no_grad():
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(var * n / (n - 1), self.momentum)  # the unbiased variance, as PyTorch keeps
-        else: mean, var = self.running_mean, self.running_var
-        x = (x - mean[:, None, None]) / (var[:, None, None] + self.eps).sqrt()
-        return x * self.weight[:, None, None] + self.bias[:, None, None]
+# %% ../nbs/04_activation_stats.ipynb #91ddaa25
+@patch
+def _batch_stats(self: ScratchBatchNorm, x):
+    "The batch's mean and variance per channel, over (N, H, W); the running averages updated."
+    mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+    n = x.numel() / x.shape[1]  # values per channel
+    with torch.no_grad():
+        self.running_mean.lerp_(mean, self.momentum)
+        self.running_var.lerp_(var * n / (n - 1), self.momentum)  # the unbiased variance, as PyTorch keeps
+    return mean, var
+
+# %% ../nbs/04_activation_stats.ipynb #c6bd36a3
+@patch
+def forward(self: ScratchBatchNorm, x: torch.Tensor # a batch (N, C, H, W)
+           ) -> torch.Tensor:
+    "Normalise each channel (batch statistics in training mode, running ones in eval mode), then scale and shift."
+    mean, var = self._batch_stats(x) if self.training else (self.running_mean, self.running_var)
+    x = (x - mean[:, None, None]) / (var[:, None, None] + self.eps).sqrt()
+    return x * self.weight[:, None, None] + self.bias[:, None, None]

@@ -4,7 +4,8 @@ import pytest, torch
 import torch.nn as nn
 from torchvision.models import resnet18, resnet34
 from coursekit.arith import (conv_out_size, conv_transpose_out_size, same_padding, pad_modes, trace_shapes,
-                             receptive_field, empirical_receptive_field, predicted_box, transposed_as_conv)
+                             transposed_as_conv)
+from coursekit.receptive import receptive_field, empirical_receptive_field, predicted_box
 
 def torch_out(layer, n):
     try:
@@ -144,9 +145,10 @@ def test_transposed_as_conv_equals_conv_transpose2d():
                                 dict(n=3, ks=3, stride=2, padding=1, transposed=True, output_padding=1)])
 def test_animations_show_the_real_convolution(kw):
     import matplotlib; matplotlib.use('Agg')
-    from coursekit.arith import animate_conv, conv_frames, animation_gif, _frames
-    x, grid, real, kern, out, s, d = _frames(kw['n'], kw['ks'], kw.get('stride', 1), kw.get('padding', 0), kw.get('dilation', 1),
-                                       kw.get('transposed', False), kw.get('output_padding', 0))
+    from coursekit.animation import animate_conv, conv_frames, animation_gif, _frames
+    f = _frames(kw['n'], kw['ks'], kw.get('stride', 1), kw.get('padding', 0), kw.get('dilation', 1),
+                kw.get('transposed', False), kw.get('output_padding', 0))
+    x, grid, real, kern, out = f.x, f.grid, f.real, f.kern, f.out
     w = kern if not kw.get('transposed') else kern.flip(-1, -2)
     ref = (torch.nn.functional.conv_transpose2d(x[None, None], w[None, None], stride=kw.get('stride', 1), padding=kw.get('padding', 0),
                                                 output_padding=kw.get('output_padding', 0), dilation=kw.get('dilation', 1))
@@ -161,3 +163,19 @@ def test_animations_show_the_real_convolution(kw):
     # blue cells are the real input pixels, zero-valued ones included; inserted zeros and padding are not
     assert int(real.sum()) == x.numel() and (grid[real].sort().values == x.flatten().sort().values).all()
     assert (grid[~real] == 0).all()
+
+def test_empirical_swaps_functional_max_pool_in_the_copy_only():
+    "F.max_pool2d in a nested block's forward is measured as a window mean, while torch's F.max_pool2d stays itself."
+    F = torch.nn.functional
+    class Block(nn.Module):
+        def __init__(self): super().__init__(); self.c = nn.Conv2d(1, 1, 3, padding=1)
+        def forward(self, x): return F.max_pool2d(self.c(x), 2)
+    m, real = nn.Sequential(Block(), nn.Conv2d(1, 1, 3, padding=1)), F.max_pool2d
+    x = torch.rand(1, 1, 8, 8)
+    seen = []  # what F.max_pool2d computes while the copy runs (the hook is copied with the model)
+    true_max = x.unfold(2, 2, 2).unfold(3, 2, 2).amax((-1, -2))
+    m[1].register_forward_hook(lambda *a: seen.append(torch.equal(F.max_pool2d(x, 2), true_max)))
+    t, b, l, r = empirical_receptive_field(m, (1, 16, 16), '1', unit=(3, 3))
+    assert (b - t + 1, r - l + 1) == (8, 8) and seen == [True] and F.max_pool2d is real
+    assert empirical_receptive_field(m, (1, 16, 16), '0.c', unit=(3, 3)) == (2, 4, 2, 4)  # names inside the block too
+    assert receptive_field(m, (1, 16, 16)).rf.tolist() == [3, 4, 8]

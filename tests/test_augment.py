@@ -5,11 +5,11 @@ from coursekit.augment import show_augmented, augment, ladder, digit_tfms, stron
 from coursekit.data import TensorDataLoader
 
 @pytest.mark.parametrize('img,kw,exc,msg', [
-    (torch.rand(3, 16, 16), dict(n=0), ValueError, 'n must be an int >= 1'),
-    (torch.rand(3, 16, 16), dict(n=-2), ValueError, 'n must be an int >= 1'),
-    (torch.rand(3, 16, 16), dict(n=2.5), ValueError, 'n must be an int >= 1'),
-    (torch.rand(2, 3, 16, 16), {}, ValueError, r'img must be \(H, W\), \(1, H, W\) or \(3, H, W\)'),
-    (torch.rand(4, 16, 16), {}, ValueError, 'img must be'),
+    (torch.rand(3, 16, 16), dict(n=0), ValueError, 'n must be >= 1'),
+    (torch.rand(3, 16, 16), dict(n=-2), ValueError, 'n must be >= 1'),
+    (torch.rand(3, 16, 16), dict(n=2.5), TypeError, 'n must be an int'),
+    (torch.rand(2, 3, 16, 16), {}, ValueError, r'img must be \(H, W\) or \(C, H, W\)'),
+    (torch.rand(4, 16, 16), {}, ValueError, r'img must have \(1, 3\) channels'),
     (torch.randint(0, 255, (16, 16), dtype=torch.uint8), {}, TypeError, 'float tensor'),
     ([[0.5]], {}, TypeError, 'must be a torch.Tensor'),
     (torch.rand(3, 16, 16), dict(pad_mode='wrap'), ValueError, 'pad_mode must be'),
@@ -52,3 +52,18 @@ def test_experiment_runs_and_is_paired():
 @pytest.mark.parametrize('n', [0, 10, 10**6])
 def test_experiment_refuses_too_little_or_too_much_data(n):
     with pytest.raises(ValueError, match='n_train must be'): augmentation_experiment(n_train=n, seeds=(0,), epochs=1)
+
+def test_errors_name_the_function_called():
+    "Checks in the helpers (`ladder` inside `show_ladders`, the data preparation of the experiment) name the caller."
+    from coursekit.augment import show_ladders
+    with pytest.raises(ValueError, match='^show_ladders: pad_mode must be one of'):
+        show_ladders(torch.rand(8, 8), pad_mode='mirror')
+    with pytest.raises(ValueError, match='^show_augmented: n must be >= 1'): show_augmented(torch.rand(8, 8), n=0)
+    with pytest.raises(ValueError, match=r'^augmentation_experiment: n_train must be from bs \(64: one batch\)'):
+        augmentation_experiment(n_train=10, seeds=(0,), epochs=1)
+
+def test_strong_tfms_padding_and_flips():
+    "fastai merges the flip, the affine transforms and the warp into one transform, lighting into the other."
+    assert [type(t).__name__ for t in strong_tfms()] == ['Flip', 'Brightness']
+    assert [type(t).__name__ for t in strong_tfms(do_flip=False)] == ['Warp', 'Brightness']
+    assert strong_tfms('zeros')[0].pad_mode == 'zeros'

@@ -11,8 +11,9 @@ from hypothesis import given, settings, strategies as st
 from coursekit.core import as_pair, check_channels_first, check_model_input, resolve_device
 from coursekit.kernels import (KERNELS, apply_kernel, check_kernel, conv2d_loops, filter_image,
                                kernel_explorer, show_conv_matrix, show_signed, time_convs)
-from coursekit.arith import (conv_frames, empirical_receptive_field, pad_modes, pool_out_size,
-                             receptive_field, trace_shapes, transposed_as_conv, animation_gif)
+from coursekit.arith import pad_modes, pool_out_size, trace_shapes, transposed_as_conv
+from coursekit.receptive import empirical_receptive_field, receptive_field
+from coursekit.animation import animation_gif, conv_frames
 from coursekit.hooks import Hook, Hooks
 from coursekit.cam import class_activation_map, grad_cam, mean_activation_map, show_heatmap
 from coursekit.cnn import conv, simple_cnn, seeded, train_cnn
@@ -81,7 +82,7 @@ CASES = {  # name: (call, exception type, words the message must contain)
     'check_folder not path': (lambda: check_folder(3), TypeError, 'path'),
     'png_bytes float': (lambda: png_bytes(np.zeros((4, 4))), TypeError, 'uint8'),
     'augment tfms': (lambda: augment(torch.rand(2, 1, 8, 8), 3), TypeError, 'tfms must be a list'),
-    'augment int': (lambda: augment(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), []), TypeError, 'float batch'),
+    'augment int': (lambda: augment(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), []), TypeError, 'float tensor'),
     'ladder values': (lambda: ladder(torch.rand(8, 8), LADDERS['warp'][0], []), ValueError, 'values must be'),
     'ladder pad_mode': (lambda: ladder(torch.rand(8, 8), *LADDERS['warp'], pad_mode='mirror'), ValueError, 'pad_mode'),
     'upsampled(0)': (lambda: grad_cam(M, X, M[2]).upsampled(0), ValueError, 'size must be >= 1'),
@@ -100,7 +101,7 @@ CASES = {  # name: (call, exception type, words the message must contain)
                                   TypeError, 'same dtype'),
     'pool_out_size padding': (lambda: pool_out_size(8, 2, 2, 2), ValueError, 'at most half'),
     'apply_kernel row': (lambda: apply_kernel(torch.rand(5, 5), 0, 2, KERNELS['blur']), ValueError, 'row must be'),
-    'as_pair negative': (lambda: as_pair(-1, 'size', 'f', 1), ValueError, 'size must be >= 1'),
+    'as_pair negative': (lambda: as_pair(-1, 'size', 1), ValueError, 'size must be >= 1'),
 }
 
 @pytest.mark.parametrize('name', list(CASES))
@@ -111,14 +112,14 @@ def test_bad_input_gets_a_clear_error(name):
     assert len(str(e.value)) < 400
 
 def test_one_callback_is_accepted_as_cbs():
-    from coursekit.stats import ActivationStats
-    s = ActivationStats()
+    from coursekit.stats import ActivationRecorder
+    s = ActivationRecorder()
     learn = train_cnn(epochs=1, device='cpu', progress=False, cbs=s)
     assert s.stats is not None and len(s.stats) == len(learn.dls.train)
 
 def test_check_model_input_accepts_what_fits():
-    assert check_model_input(M, X, 'f') is X
-    assert check_channels_first(torch.rand(3, 8, 8), 'img', 'f').shape == (3, 8, 8)
+    assert check_model_input(M, X) is X
+    assert check_channels_first(torch.rand(3, 8, 8), 'img').shape == (3, 8, 8)
 
 # ---------------- grad_cam: correct at the edges ----------------
 
@@ -231,7 +232,7 @@ def test_transposed_as_conv_rectangular(h, w, kh, kw, s):
     x, wt = torch.randn(1, 2, h, w, dtype=torch.float64), torch.randn(2, 3, kh, kw, dtype=torch.float64)
     torch.testing.assert_close(transposed_as_conv(x, wt, s)[0], F.conv_transpose2d(x, wt, stride=s))
 
-# ---------------- ActivationStats on a plain fastai Learner ----------------
+# ---------------- ActivationRecorder on a plain fastai Learner ----------------
 
 def _plain_learner(cbs, model=None):
     from fastai.learner import Learner
@@ -239,19 +240,19 @@ def _plain_learner(cbs, model=None):
     return Learner(mnist_dls(device='cpu', bs=256), model or default_model(), loss_func=F.cross_entropy, cbs=cbs)
 
 def test_stats_refuses_a_layer_not_in_the_model():
-    from coursekit.stats import ActivationStats
-    learn = _plain_learner([ActivationStats(modules=[nn.Conv2d(1, 4, 3)])])
+    from coursekit.stats import ActivationRecorder
+    learn = _plain_learner([ActivationRecorder(modules=[nn.Conv2d(1, 4, 3)])])
     with pytest.raises(ValueError, match='modules must be layers of the model'), learn.no_bar(), learn.no_logging():
         learn.fit(1)
 
 def test_stats_removes_its_hooks_when_fit_raises():
     from coursekit.hooks import count_hooks
-    from coursekit.stats import ActivationStats
+    from coursekit.stats import ActivationRecorder
     from fastai.callback.core import Callback
     class Boom(Callback):
         def after_batch(self):
             if self.iter == 3 and self.training: raise RuntimeError('boom')
-    stats, boom = ActivationStats(), Boom()
+    stats, boom = ActivationRecorder(), Boom()
     learn = _plain_learner([stats, boom])
     with pytest.raises(RuntimeError, match='boom'), learn.no_bar(), learn.no_logging(): learn.fit(1)
     assert count_hooks(learn.model) == 0 and '_do_epoch' not in vars(learn)
@@ -260,8 +261,8 @@ def test_stats_removes_its_hooks_when_fit_raises():
     assert count_hooks(learn.model) == 0 and len(stats.stats) == len(learn.dls.train)
 
 def test_stats_grow_in_chunks_not_epochs_times_batches():
-    from coursekit.stats import ActivationStats
-    stats = ActivationStats()
+    from coursekit.stats import ActivationRecorder
+    stats = ActivationRecorder()
     learn = _plain_learner([stats])
     seen = []
     orig = stats._start
@@ -316,9 +317,12 @@ NOT_FED = {  # they train, download-free but slow, write the cache, or take no r
 def _public_functions():
     import inspect
     import coursekit.core, coursekit.kernels, coursekit.arith, coursekit.cam, coursekit.cnn, coursekit.data
-    import coursekit.augment, coursekit.hooks, coursekit.store, coursekit.stats
+    import coursekit.augment, coursekit.hooks, coursekit.store, coursekit.stats, coursekit.exercises, coursekit.loaders
+    import coursekit.receptive, coursekit.animation, coursekit.capture, coursekit.training, coursekit.backward
     mods = [coursekit.core, coursekit.kernels, coursekit.arith, coursekit.cam, coursekit.cnn, coursekit.data,
-            coursekit.augment, coursekit.hooks, coursekit.store, coursekit.stats]
+            coursekit.augment, coursekit.hooks, coursekit.store, coursekit.stats, coursekit.exercises,
+            coursekit.loaders, coursekit.receptive, coursekit.animation, coursekit.capture, coursekit.training,
+            coursekit.backward]
     for mod in mods:
         for name in mod.__all__:
             f = getattr(mod, name)

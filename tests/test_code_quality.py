@@ -1,5 +1,5 @@
 "The exported library stays readable: no unused or undefined names, short lines, no private name used across modules."
-import ast, re, subprocess, sys
+import ast, subprocess, sys
 import pytest
 from pathlib import Path
 import coursekit

@@ -1,7 +1,7 @@
 "On a CUDA GPU: training, statistics, Grad-CAM and the pretrained network give the CPU's answers. Skipped elsewhere."
 import pytest, torch
 from coursekit.cnn import train_cnn
-from coursekit.stats import ActivationStats
+from coursekit.stats import ActivationRecorder
 from coursekit.cam import grad_cam
 from coursekit.data import sample_image
 from coursekit.imagenet import imagenet_classifier, imagenet_batch, imagenet_top
@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available()
 @pytest.mark.parametrize('precision,channels_last', [('fp32', False), ('bf16', False), ('fp32', True), ('fp16', False)])
 def test_train_cnn_on_the_gpu(precision, channels_last):
     flags = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
-    st = ActivationStats()
+    st = ActivationRecorder()
     learn = train_cnn('mnist', epochs=2, lr=0.1, bs=512, device='cuda', precision=precision,
                       channels_last=channels_last, cbs=[st], progress=False)
     assert learn.epoch_history.history[-1]['valid_accuracy'] > 0.9
@@ -20,7 +20,7 @@ def test_train_cnn_on_the_gpu(precision, channels_last):
     assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == flags
 
 def test_stats_match_the_cpu_for_the_same_run():
-    a, b = ActivationStats(), ActivationStats()
+    a, b = ActivationRecorder(), ActivationRecorder()
     train_cnn('mnist', epochs=1, bs=256, device='cpu', cbs=[a], progress=False)
     train_cnn('mnist', epochs=1, bs=256, device='cuda', cbs=[b], progress=False)
     assert a.stats.shape == b.stats.shape

@@ -1,6 +1,5 @@
 "What the data notebook cannot show well: concurrent materialising, cache repair, the wheel, the bundle's provenance."
-import json, os, subprocess, sys, venv, zipfile
-from pathlib import Path
+import os, subprocess, sys, venv, zipfile
 import numpy as np
 import pytest
 from PIL import Image
@@ -168,3 +167,17 @@ def test_fast_and_standard_dls_agree(data_dir):
 def test_mnist_dls_rejects_bad_arguments():
     with pytest.raises(ValueError, match="data must be 'mnist_sample' or 'mnist'"): ckd.mnist_dls('cifar')
     with pytest.raises(ValueError, match='bs must be'): ckd.mnist_dls(bs=0)
+
+def test_loaders_do_not_import_data():
+    "coursekit.data imports coursekit.loaders (the base class of TensorDataLoader), never the reverse."
+    r = run_py("import sys, coursekit.loaders; assert 'coursekit.data' not in sys.modules; print('ok')")
+    assert r.returncode == 0 and 'ok' in r.stdout, r.stderr
+
+def test_every_tensor_loader_speaks_fastai():
+    "A TensorDataLoader made directly (as augment and gpu_check do) has fastai's whole DataLoader API."
+    import torch
+    from coursekit.data import TensorDataLoader
+    dl = TensorDataLoader(torch.zeros(5, 1, 2, 2), torch.zeros(5, dtype=torch.long), bs=2, vocab=['a'])
+    assert [len(b[0]) for b in dl] == [2, 2, 1] and dl.n == 5 and len(dl.dataset) == 5 and dl.n_inp == 1
+    assert dl.new(torch.zeros(3, 2, 2)).x.shape == (3, 1, 2, 2) and dl.decode_batch(dl.one_batch())[0][1] == 'a'
+    assert all(callable(getattr(dl, m)) for m in ('show_batch', 'show_results', '_pre_show_batch'))

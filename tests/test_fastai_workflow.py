@@ -1,6 +1,6 @@
 """What a fastai user does with the Learner that `train_cnn` returns, on the default fast data path: show_batch,
 test_dl + get_preds, predict, show_results, ClassificationInterpretation, export + load_learner, validate, lr_find,
-a second fit and fine_tune; with and without ActivationStats."""
+a second fit and fine_tune; with and without ActivationRecorder."""
 import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import pytest, torch
@@ -8,12 +8,12 @@ from fastai.interpret import ClassificationInterpretation
 from fastai.learner import load_learner
 from coursekit.cnn import train_cnn
 from coursekit.data import load_mnist
-from coursekit.stats import ActivationStats
+from coursekit.stats import ActivationRecorder
 
 @pytest.fixture(scope='module', params=[False, True], ids=['plain', 'with_stats'])
 def learn(request):
     return train_cnn('mnist', epochs=1, lr=0.01, bs=256, device='cpu', progress=False,
-                     cbs=[ActivationStats()] if request.param else None)
+                     cbs=[ActivationRecorder()] if request.param else None)
 
 def test_show_batch_and_show_results(learn):
     learn.dls.show_batch(max_n=6); plt.close('all')
@@ -41,7 +41,7 @@ def test_export_and_load(learn, tmp_path):
     assert len(loaded.dls.train) == 0  # the data stayed behind
 
 def test_validate_second_fit_and_fine_tune():
-    st = ActivationStats()
+    st = ActivationRecorder()
     learn = train_cnn('mnist', epochs=1, lr=0.01, bs=512, device='cpu', progress=False, cbs=[st])
     loss, acc = learn.validate()
     assert 0 < acc <= 1 and st.stats is not None

@@ -1,7 +1,7 @@
 """Careless and hostile input (issue #25): huge, odd and lying photo files, ambiguous class names, a model shared
 by threads, a data cache with planted files or a full disk. Each gets a clear error or a right result."""
 import os, struct, subprocess, sys, threading, zlib
-from pathlib import Path
+
 import numpy as np
 import pytest
 import torch

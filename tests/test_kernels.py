@@ -31,6 +31,7 @@ def conv_case(draw):
 def test_from_scratch_convs_equal_F_conv2d(case):
     x, w, b, kw = case
     ref = F.conv2d(x, w, b, **kw)
+    assert conv_args(x, w, b, **kw)[3] == ref.shape[2:]  # the windows counted: the output size
     for f in (conv2d_loops, conv2d_unfold):
         out = f(x, w, b, **kw)
         assert out.shape == ref.shape and out.dtype == torch.float64

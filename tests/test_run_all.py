@@ -3,7 +3,6 @@
 import os, sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT/'tools'))

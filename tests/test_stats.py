@@ -1,4 +1,4 @@
-"ActivationStats equals fastai's, batch by batch; hooks never outlive their use."
+"ActivationRecorder equals fastai's ActivationStats, batch by batch; hooks never outlive their use."
 import gc
 import pytest, torch
 import torch.nn as nn
@@ -10,7 +10,7 @@ from fastai.callback.core import Callback
 from fastai.torch_core import set_seed
 from coursekit.data import mnist_dls
 from coursekit.cnn import simple_cnn, train_cnn
-from coursekit.stats import ActivationStats
+from coursekit.stats import ActivationRecorder
 from coursekit.hooks import Hook, Hooks, count_hooks
 
 @pytest.fixture(scope='module')
@@ -19,7 +19,7 @@ def dls(): return mnist_dls('mnist', bs=128, device='cpu')
 @pytest.mark.parametrize('bn,schedule', [(False, 'one_cycle'), (True, 'fit')])
 def test_matches_fastai_every_layer_and_batch(dls, bn, schedule):
     set_seed(7)
-    ours, theirs = ActivationStats(), FastaiActivationStats(with_hist=True)
+    ours, theirs = ActivationRecorder(), FastaiActivationStats(with_hist=True)
     learn = Learner(dls, simple_cnn((1, 8, 16, 32, 64), n_out=10, first_ks=5, bn=bn), loss_func=F.cross_entropy,
                     metrics=accuracy, cbs=[ours, theirs])
     with learn.no_bar(), learn.no_logging():
@@ -37,7 +37,7 @@ def test_matches_fastai_every_layer_and_batch(dls, bn, schedule):
     assert count_hooks(learn.model) == 0
 
 def test_records_only_training_batches_and_moves_to_host_once(dls):
-    st = ActivationStats(with_hist=False)
+    st = ActivationRecorder(with_hist=False)
     learn = train_cnn('mnist', epochs=2, bs=256, device='cpu', cbs=[st], progress=False)
     assert st.stats.shape == (2 * len(learn.dls.train), len(st.mods), 4)  # mean, std, near zero, dead
     with pytest.raises(ValueError, match='with_hist=False'): st.hists(0)
@@ -49,14 +49,14 @@ def test_hooks_removed_after_error_in_training(dls):
             if self.iter == 3: raise RuntimeError('boom')
     model = simple_cnn((1, 8, 16, 32, 64), n_out=10, first_ks=5)
     with pytest.raises(RuntimeError, match='boom'):
-        train_cnn('mnist', epochs=1, model=model, device='cpu', cbs=[ActivationStats(), Boom()], progress=False)
+        train_cnn('mnist', epochs=1, model=model, device='cpu', cbs=[ActivationRecorder(), Boom()], progress=False)
     assert count_hooks(model) == 0
 
 def test_hooks_removed_when_callback_is_deleted(dls):
     model = simple_cnn()
     learn = Learner(mnist_dls(bs=64, device='cpu'), model, loss_func=F.cross_entropy)
-    st = ActivationStats(); learn.add_cb(st)
-    learn.n_epoch = 1; st.before_fit(); st.before_train()  # hooks registered, as in a fit that never ends
+    st = ActivationRecorder(); learn.add_cb(st)
+    learn.n_epoch = 1; st.before_fit(); st.before_train(); st.before_batch()  # hooks on, as in a batch that never ends
     assert count_hooks(model) == 5
     learn.remove_cb(st); del st; gc.collect()
     assert count_hooks(model) == 0
@@ -77,7 +77,7 @@ def test_hook_and_hooks_context_managers():
     del hs; gc.collect(); assert count_hooks(model) == 0
 
 from hypothesis import given, settings, strategies as st_
-from coursekit.stats import BatchNorm
+from coursekit.stats import ScratchBatchNorm
 from coursekit.cnn import seeded
 import random, numpy as np
 
@@ -89,7 +89,7 @@ def test_batchnorm_equals_pytorch_step_after_step(n, c, h, w, momentum, eps, see
     g = torch.Generator().manual_seed(seed)
     # float64, so that the comparison tests the algorithm, not float32 rounding (which differs between two valid
     # orders of operations by a few 1e-6 when a channel's values are nearly equal)
-    ours, ref = BatchNorm(c, eps, momentum).double(), nn.BatchNorm2d(c, eps, momentum).double()
+    ours, ref = ScratchBatchNorm(c, eps, momentum).double(), nn.BatchNorm2d(c, eps, momentum).double()
     with torch.no_grad():
         ours.weight.copy_(torch.rand(c, generator=g) + 0.5); ours.bias.copy_(torch.randn(c, generator=g))
         ref.weight.copy_(ours.weight); ref.bias.copy_(ours.bias)
@@ -103,17 +103,17 @@ def test_batchnorm_equals_pytorch_step_after_step(n, c, h, w, momentum, eps, see
 
 def test_batchnorm_gradients_equal_pytorch():
     x = torch.randn(4, 3, 5, 5, requires_grad=True)
-    ours, ref = BatchNorm(3), nn.BatchNorm2d(3)
+    ours, ref = ScratchBatchNorm(3), nn.BatchNorm2d(3)
     g1, = torch.autograd.grad(ours(x).pow(2).sum(), x); g2, = torch.autograd.grad(ref(x).pow(2).sum(), x)
     assert torch.allclose(g1, g2, atol=1e-5)
 
 class AllNegative(nn.Module):
-    "A layer with a parameter (so ActivationStats hooks it) whose output is always negative."
+    "A layer with a parameter (so ActivationRecorder hooks it) whose output is always negative."
     def __init__(self): super().__init__(); self.w = nn.Parameter(torch.ones(1))
     def forward(self, x): return -x.abs() * self.w - 1
 
 def test_dead_share_of_an_all_negative_layer_is_one(dls):
-    st = ActivationStats()
+    st = ActivationRecorder()
     model = nn.Sequential(AllNegative(), nn.Flatten(), nn.Linear(28 * 28, 10))
     learn = Learner(dls, model, loss_func=F.cross_entropy, cbs=[st])
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
@@ -122,7 +122,7 @@ def test_dead_share_of_an_all_negative_layer_is_one(dls):
     st.dead_chart(0)
 
 def test_statistics_survive_validate_and_a_new_fit_starts_a_new_record(dls):
-    st = ActivationStats()
+    st = ActivationRecorder()
     learn = Learner(dls, simple_cnn((1, 8, 16, 32, 64), n_out=10, first_ks=5), loss_func=F.cross_entropy, cbs=[st])
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     before = st.stats.clone()
@@ -132,9 +132,9 @@ def test_statistics_survive_validate_and_a_new_fit_starts_a_new_record(dls):
     assert st.stats.shape[0] == 2 * len(dls.train) and not torch.equal(st.stats[:len(dls.train)], before)
 
 def test_unfitted_stats_and_bad_arguments_are_clear():
-    with pytest.raises(ValueError, match='fit a Learner with this callback first'): ActivationStats().means(0)
-    with pytest.raises(ValueError, match='bins must be >= 1'): ActivationStats(bins=0)
-    with pytest.raises(ValueError, match='hist_range must be'): ActivationStats(hist_range=(10, 0))
+    with pytest.raises(ValueError, match='fit a Learner with this callback first'): ActivationRecorder().means(0)
+    with pytest.raises(ValueError, match='bins must be >= 1'): ActivationRecorder(bins=0)
+    with pytest.raises(ValueError, match='hist_range must be'): ActivationRecorder(hist_range=(10, 0))
 
 def test_train_cnn_leaves_global_state_as_it_found_it():
     random.seed(5); np.random.seed(5); torch.manual_seed(5)

@@ -5,7 +5,7 @@
 3. training on the fast path: the 10-class batchnorm model, 3 epochs after a warm-up epoch, in fp32, bf16 and with
    channels_last, and the MNIST_SAMPLE model: seconds per epoch, images/s, accuracy, peak GPU memory;
 4. host-device synchronisations per training batch (`torch.cuda.set_sync_debug_mode('warn')`): a plain fastai
-   Learner, `train_cnn`, and `train_cnn` with `ActivationStats`, and the time the statistics cost;
+   Learner, `train_cnn`, and `train_cnn` with `ActivationRecorder`, and the time the statistics cost;
 5. Grad-CAM against a forward pass: resnet18 (random weights) and the pretrained EfficientNet-Lite0, batch 8 and 64;
 6. one JSON report and a Markdown table in --out; the exit code is 1 if any check failed.
 
@@ -109,11 +109,11 @@ def syncs_per_batch(fit, dev) -> float | None:
     return round(n / (learn.n_epoch * len(learn.dls.train)), 2)
 
 def synchronisations(dev, dry: bool) -> dict:
-    "Syncs per training batch: plain fastai, train_cnn, train_cnn + ActivationStats; and the statistics' cost."
+    "Syncs per training batch: plain fastai, train_cnn, train_cnn + ActivationRecorder; and the statistics' cost."
     from fastai.learner import Learner
     from fastai.metrics import accuracy
     from coursekit.cnn import train_cnn, default_model
-    from coursekit.stats import ActivationStats
+    from coursekit.stats import ActivationRecorder
     bs = 32 if dry else 512
     dls = lambda: small_dls('mnist', bs, dev, 256) if dry else None
     def plain():
@@ -124,11 +124,11 @@ def synchronisations(dev, dry: bool) -> dict:
         return learn
     run = lambda cbs: train_cnn('mnist', epochs=2, lr=0.1, bs=bs, device=dev, progress=False, cbs=cbs, dls=dls())
     res = dict(plain_fastai=syncs_per_batch(plain, dev), train_cnn=syncs_per_batch(lambda: run([]), dev),
-               train_cnn_with_stats=syncs_per_batch(lambda: run([ActivationStats()]), dev))
+               train_cnn_with_stats=syncs_per_batch(lambda: run([ActivationRecorder()]), dev))
     if res['train_cnn'] is not None:
         res['ours_per_batch'] = round(res['train_cnn_with_stats'] - res['plain_fastai'], 2)  # what our callbacks add
     times = {}
-    for k, make in [('no_stats', lambda: []), ('with_stats', lambda: [ActivationStats()])]:
+    for k, make in [('no_stats', lambda: []), ('with_stats', lambda: [ActivationRecorder()])]:
         times[k] = min(e['seconds'] for e in run(make()).epoch_history.history[1:])
     res.update(seconds_per_epoch=times, stats_overhead=round(times['with_stats'] / times['no_stats'], 3))
     return res
@@ -167,7 +167,7 @@ def markdown(report) -> str:
     if 'synchronisations' in report['results']:
         s = report['results']['synchronisations']
         lines.append(f"\nsyncs per training batch: plain fastai {s['plain_fastai']}, train_cnn {s['train_cnn']}, "
-                     f"with ActivationStats {s['train_cnn_with_stats']}; statistics cost {s['stats_overhead']}x\n")
+                     f"with ActivationRecorder {s['train_cnn_with_stats']}; statistics cost {s['stats_overhead']}x\n")
     if 'gradcam' in report['results']:
         lines += ['| model | batch | forward s | grad_cam s | ratio |', '|---|---|---|---|---|']
         lines += [f"| {r['model']} | {r['batch']} | {r['forward_s']} | {r['grad_cam_s']} | {r['ratio']} |"

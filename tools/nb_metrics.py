@@ -8,8 +8,8 @@ import ast, json, re, statistics, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted((ROOT/'nbs').glob('0[0-9]_*.ipynb'))
-TEACHING = ('kernels', 'arith', 'cnn', 'stats', 'cam', 'augment')
+CHAPTERS = sorted((ROOT/'nbs').glob('0[0-9]*_*.ipynb'))
+TEACHING = ('kernels', 'arith', 'cnn', 'backward', 'stats', 'cam', 'augment')
 
 def _lines(src: str) -> list: return [l for l in src.splitlines() if l.strip() and not l.startswith('#|')]
 

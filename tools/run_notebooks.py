@@ -2,9 +2,12 @@
 
 Cells marked `#| slow` or `#| cuda` keep their saved outputs (they are not run) unless `--flags` names them.
 `--check` runs every cell (slow and cuda ones too, as Run All does) and saves nothing: an error fails the run.
-Usage: python tools/run_notebooks.py nbs/03_cnn.ipynb [more notebooks] [--flags slow] [--check]
+`--compare` also compares every printed number and table with the committed output: a cell whose output legitimately
+changes from run to run says so with a comment line `# varies: <why>` (timings, memory), and numbers followed by a
+unit of time or memory (`1.23 s`, `45 ms`, `310 MB`) are masked everywhere.
+Usage: python tools/run_notebooks.py nbs/03_cnn.ipynb [more notebooks] [--flags slow] [--check] [--compare]
 """
-import argparse, os, re
+import argparse, difflib, os, re, time
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -13,23 +16,67 @@ def flags_of(source: str) -> set:
     "The `#| slow` / `#| cuda` directives of a cell."
     return set(re.findall(r'^#\|\s*(slow|cuda)\b', source, flags=re.M))
 
-def run_notebook(path: Path, flags: set = frozenset(), timeout: int = 1800, save: bool = True) -> None:
-    "Execute `path`'s code cells in order (skipping flagged ones) and, if `save`, write the outputs back."
+VARIES = re.compile(r'^\s*# varies:', re.M)
+_UNITS = r'(?:s|ms|µs|us|ns|sec|seconds|min|minutes|it/s|images/s|MB|GB|KB|MiB|GiB|KiB|bytes)'
+_MASKS = [(re.compile(r'[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?\s*' + _UNITS + r'(?![A-Za-z])'), '<time/memory>'),
+          (re.compile(r'0x[0-9a-f]{6,}'), '0x…'), (re.compile(r'\x1b\[[0-9;]*m'), '')]
+
+def text_of(cell) -> str:
+    "What a cell printed, as text: streams, results and displays (text/plain; figures are left out), masked."
+    parts = []
+    for o in cell.get('outputs', []):
+        if o.get('output_type') == 'stream': parts.append(''.join(o.get('text', '')))
+        elif o.get('output_type') in ('execute_result', 'display_data'):
+            parts.append(''.join(o.get('data', {}).get('text/plain', '')))
+        elif o.get('output_type') == 'error': parts.append(f"error: {o.get('ename')}: {o.get('evalue')}")
+    text = '\n'.join(parts)
+    for rx, sub in _MASKS: text = rx.sub(sub, text)
+    return re.sub(r'<(?:Figure|matplotlib|IPython)[^>]*>', '<object>', text).strip()
+
+def differences(before, after) -> list:
+    "Code cells whose printed output differs between two runs of a notebook (cells marked `# varies:` excepted)."
+    out = []
+    for i, (a, b) in enumerate(zip(before.cells, after.cells)):
+        if a.cell_type != 'code' or VARIES.search(a.source): continue
+        ta, tb = text_of(a), text_of(b)
+        if ta != tb:
+            diff = '\n'.join(difflib.unified_diff(ta.splitlines(), tb.splitlines(), 'committed', 're-run', lineterm='', n=0))
+            out.append(f'cell {i} ({a.source.splitlines()[0][:60] if a.source else ""}):\n{diff[:1500]}')
+    return out
+
+def run_notebook(path: Path, flags: set = frozenset(), timeout: int = 1800, save: bool = True,
+                 compare: bool = False) -> dict:
+    "Execute `path`'s code cells in order (skipping flagged ones); save the outputs if `save`; report differences."
     os.environ.pop('MPLBACKEND', None)  # the kernel must draw figures inline, as in Jupyter
+    committed = nbformat.read(path, as_version=4)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}})
+    t0, slowest = time.perf_counter(), []
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != 'code' or flags_of(cell.source) - set(flags): continue
+            t = time.perf_counter()
             client.execute_cell(cell, i)  # raises CellExecutionError on an error
+            slowest.append((time.perf_counter() - t, i))
     if save: nbformat.write(nb, path)
+    return dict(seconds=time.perf_counter() - t0, slowest=sorted(slowest, reverse=True)[:3],
+                differences=differences(committed, nb) if compare else [])
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('notebooks', nargs='+', type=Path)
     p.add_argument('--flags', nargs='*', default=[], help='also run cells with these directives (slow, cuda)')
     p.add_argument('--check', action='store_true', help='run every cell, save nothing')
+    p.add_argument('--compare', action='store_true', help='run every cell, save nothing, compare printed outputs')
     args = p.parse_args()
+    failed = 0
     for nbp in args.notebooks:
         print(f'running {nbp}', flush=True)
-        run_notebook(nbp, {'slow', 'cuda'} if args.check else set(args.flags), save=not args.check)
+        everything = args.check or args.compare
+        r = run_notebook(nbp, {'slow', 'cuda'} if everything else set(args.flags), save=not everything,
+                         compare=args.compare)
+        slow = ', '.join(f'cell {i} {s:.1f} s' for s, i in r['slowest'])
+        print(f"  {r['seconds']:.1f} s (slowest: {slow})")
+        for d in r['differences']: print('  differs:', d.replace('\n', '\n    '))
+        failed += bool(r['differences'])
+    raise SystemExit(1 if failed else 0)
