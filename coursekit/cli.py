@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #829a846a
 from __future__ import annotations
-import argparse, ctypes, ctypes.util, difflib, json, math, os, shutil, signal, sys, tempfile, time, uuid, warnings
+import argparse, ctypes, ctypes.util, json, math, os, shutil, signal, sys, tempfile, time, uuid, warnings
 from contextlib import contextmanager
 from pathlib import Path
 from .core import DATASETS, resolve_device
@@ -143,15 +143,14 @@ def _train(args, device, out):
     print(f'coursekit train: {args.data}, {args.epochs} epoch(s), lr {args.lr}, bs {args.bs}, device {device}',
           flush=True)
     stats = ActivationRecorder()
+    bar = 'bar' if not args.quiet and sys.stdout.isatty() else False  # fastai's bar only where it can redraw itself
     learn = train_cnn(args.data, epochs=args.epochs, lr=args.lr, bs=args.bs, device=device, seed=args.seed,
-                      precision=args.precision, channels_last=args.channels_last, cbs=[stats],
-                      progress=not args.quiet and sys.stdout.isatty())  # a progress bar only where it can redraw itself
-    hist = learn.epoch_history.history
-    bad = [h['epoch'] + 1 for h in hist if not all(math.isfinite(h[k]) for k in ('train_loss', 'valid_loss'))]
-    if bad: raise ValueError(f'training diverged: the loss is not finite from epoch {bad[0]} on; try a smaller --lr')
+                      precision=args.precision, channels_last=args.channels_last, cbs=[stats], progress=bar)
+    hist = learn.epoch_history.history  # (a diverged run has raised already: train_cnn checks every epoch's loss)
     for h in hist:
-        print(f"epoch {h['epoch'] + 1}/{args.epochs}: train loss {h['train_loss']:.4f} acc {h['train_accuracy']:.4f} | "
-              f"valid loss {h['valid_loss']:.4f} acc {h['valid_accuracy']:.4f} | {h['seconds']:.2f} s")
+        print(f"epoch {h['epoch'] + 1}/{args.epochs}: train loss {h['train_loss']:.4f} (mean over the epoch), accuracy "
+              f"{h['train_accuracy']:.4f} | valid loss {h['valid_loss']:.4f}, accuracy {h['valid_accuracy']:.4f} | "
+              f"{h['seconds']:.2f} s")
     metrics = dict(data=args.data, device=str(device), epochs=args.epochs, lr=args.lr, bs=args.bs, seed=args.seed,
                    precision=args.precision, history=hist,
                    seconds_per_epoch=[h['seconds'] for h in hist], final_valid_accuracy=hist[-1]['valid_accuracy'])
@@ -161,32 +160,21 @@ def _train(args, device, out):
     save_gradcam_grid(learn, out)
 
 # %% ../nbs/90_cli.ipynb #4cdef54e
-def imagenet_target(target # None, a class id (0-999, as an int or a string of digits) or a class name
+def imagenet_target(target # None, or a class id (0-999, as digits) or name, as `--target` gives it
                    ) -> int | None:
-    "The ImageNet class index `target` names (case-insensitive); ValueError with close names if there is none."
-    from coursekit.imagenet import imagenet_categories  # lazy, as the other heavy imports of this module
-    if target is None: return None
-    names = imagenet_categories()
-    if str(target).strip().isdigit():
-        i = int(target)
-        if not 0 <= i < len(names): raise ValueError(f'--target must be a class id in [0, {len(names) - 1}], got {i}')
-        return i
-    lower = [n.lower() for n in names]
-    if str(target).lower() in lower: return lower.index(str(target).lower())
-    close = difflib.get_close_matches(str(target).lower(), lower, n=3, cutoff=0.6)
-    hint = f"; close names: {', '.join(names[lower.index(c)] for c in close)}" if close else ''
-    raise ValueError(f'--target {target!r} is not an ImageNet class name or id{hint}')
+    "The ImageNet class `--target` names (`imagenet_class`: an exact name wins, an ambiguous one is refused), or None."
+    from coursekit.imagenet import imagenet_class  # lazy, as the other heavy imports of this module
+    return None if target is None else imagenet_class(target)
 
 def _explain(path, model, layer, target, top, out, final):
     "Grad-CAM of one image file: writes the figure into `out`, returns its record for gradcam.json."
     import matplotlib.pyplot as plt
-    from coursekit.imagenet import as_image, imagenet_batch, imagenet_normalize, imagenet_top, imagenet_categories
+    from coursekit.imagenet import (as_image, imagenet_batch, imagenet_normalize, imagenet_top, imagenet_categories,
+                                    short_side_size)
     from coursekit.cam import grad_cam, show_gradcam
     t0 = time.perf_counter()
     img = as_image(path)
-    H, W = img.shape[-2:]
-    s = 224 / min(H, W)
-    x01 = imagenet_batch(img, size=(max(1, round(H * s)), max(1, round(W * s))), normalize=False)
+    x01 = imagenet_batch(img, size=short_side_size(*img.shape[-2:]), normalize=False, fit='squash')  # the whole photo
     res = grad_cam(model, imagenet_normalize(x01), layer, targets=target)
     probs = res.logits.softmax(1)[0]
     t, name = int(res.targets[0]), imagenet_categories()[int(res.targets[0])]
@@ -213,8 +201,9 @@ def cmd_gradcam(args # the parsed arguments of `coursekit gradcam`
     with staged_out(args.out) as tmp:
         for path in args.images:
             try: records.append(_explain(path, model, args.layer, target, args.top, tmp, Path(args.out)))
-            except (ValueError, OSError) as e:  # one line per photo that fails; the others go on
-                msg = str(e)
+            except (ValueError, OSError, MemoryError) as e:  # one line per photo that fails; the others go on
+                msg = str(e) if not isinstance(e, MemoryError) else 'needs more memory than is available'
+                if str(path) not in msg: msg = f'{path}: {msg}'  # every line names its photo
                 print(f'coursekit gradcam: error: {msg}', file=sys.stderr)
                 records.append(dict(file=str(path), error=msg)); failed += 1
         if failed == len(records): raise ValueError(f'no image could be explained; {args.out} is unchanged')

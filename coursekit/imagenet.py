@@ -12,10 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image, ImageOps
-from .core import as_pair, check, check_int, fail
+from .core import as_pair, check, check_int, check_one_of, fail
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'MAX_PIXELS', 'map_lite0_weights', 'lite0_weights', 'imagenet_classifier',
+__all__ = ['LITE0_MEAN', 'LITE0_STD', 'MAX_PIXELS', 'map_lite0_weights', 'lite0_weights', 'imagenet_classifier',
            'imagenet_categories', 'as_image', 'imagenet_batch', 'imagenet_normalize', 'imagenet_top', 'short_side_size',
            'imagenet_class']
 
@@ -70,7 +70,7 @@ def lite0_weights() -> dict:
     return map_lite0_weights(ckpt, timm.create_model('tf_efficientnet_lite0', pretrained=False))
 
 # %% ../nbs/84_imagenet.ipynb #4a361d24
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # the normalisation it was trained with
+LITE0_MEAN, LITE0_STD = (127 / 255,) * 3, (128 / 255,) * 3  # TF's (x - 127) / 128 for pixels in [0, 1]
 
 # %% ../nbs/84_imagenet.ipynb #b45d8aff
 def imagenet_classifier() -> nn.Module:
@@ -153,24 +153,34 @@ def as_image(img # a file path, PIL image, uint8 numpy array (H, W) or (H, W, 3/
           f'a tensor image must be (3, H, W), (1, H, W) or (H, W), got shape {tuple(img.shape)}')
     return img.expand(3, -1, -1).float()
 
+def _fit(img: torch.Tensor, size: tuple, fit: str, crop_pct: float = 0.875) -> torch.Tensor:
+    "`img` (3, h, w) resized to `size`: squashed, or resized to cover size/crop_pct and centre-cropped."
+    if fit == 'squash': return F.interpolate(img[None], size=size, mode='bicubic', antialias=True)[0]
+    h, w = img.shape[-2:]
+    s = max(size[0] / h, size[1] / w) / crop_pct
+    big = F.interpolate(img[None], size=(max(size[0], round(h * s)), max(size[1], round(w * s))), mode='bicubic',
+                        antialias=True)[0]
+    top, left = (big.shape[1] - size[0]) // 2, (big.shape[2] - size[1]) // 2
+    return big[:, top:top + size[0], left:left + size[1]]
+
 def imagenet_batch(images, # one image or a list: file path, PIL image, uint8 numpy array, or float tensor in [0, 1]
                    size=224, # output (H, W), or an int for a square
-                   normalize: bool = True # apply ImageNet's mean and std (False: pixels in [0, 1], for display)
+                   normalize: bool = True, # scale as the network was trained (False: pixels in [0, 1], for display)
+                   fit: str = 'crop' # 'crop' (cover size/0.875, keep the centre: ImageNet's evaluation) or 'squash'
                   ) -> torch.Tensor:
-    "A float batch (N, 3, H, W) for an ImageNet network: RGB, resized (bilinear, antialiased), normalised."
-    size = as_pair(size, 'size', 1)
+    "A float batch (N, 3, H, W) for the ImageNet network: RGB, resized (bicubic, antialiased), normalised."
+    size, fit = as_pair(size, 'size', 1), check_one_of(fit, 'fit', ('crop', 'squash'))
     if not isinstance(images, (list, tuple)): images = [images]
     check(len(images) > 0, 'images is empty')
-    x = torch.stack([F.interpolate(as_image(im)[None], size=size, mode='bilinear', antialias=True,
-                                   align_corners=False)[0] for im in images])
-    return imagenet_normalize(x) if normalize else x.clamp(0, 1)
+    x = torch.stack([_fit(as_image(im), size, fit) for im in images]).clamp(0, 1)
+    return imagenet_normalize(x) if normalize else x
 
 def imagenet_normalize(x: torch.Tensor # images (..., 3, H, W) with pixels in [0, 1]
                       ) -> torch.Tensor:
-    "Subtract ImageNet's channel means and divide by its standard deviations."
+    "Scale pixels as the network was trained: `(x - LITE0_MEAN) / LITE0_STD`, TF's (x - 127) / 128 in 0..255 units."
     ok = isinstance(x, torch.Tensor) and x.ndim >= 3 and x.shape[-3] == 3 and x.is_floating_point()
     check(ok, f'x must be float images (..., 3, H, W), got {getattr(x, "shape", type(x).__name__)}', TypeError)
-    return (x - x.new_tensor(IMAGENET_MEAN)[:, None, None]) / x.new_tensor(IMAGENET_STD)[:, None, None]
+    return (x - x.new_tensor(LITE0_MEAN)[:, None, None]) / x.new_tensor(LITE0_STD)[:, None, None]
 
 def imagenet_top(logits: torch.Tensor, # (N, 1000) class scores
                  k: int = 5 # how many classes
@@ -209,5 +219,6 @@ def imagenet_class(target # a class id (0-999, as an int or a string of digits) 
     if len(close) == 1: return close[0]
     if close: fail(f"target {target!r} names {len(close)} classes: {', '.join(f'{names[i]} ({i})' for i in close)}; "
                    'give the id')
-    hint = difflib.get_close_matches(target.lower(), [n.lower() for n in names], n=3, cutoff=0.6)
+    lower = {n.lower(): n for n in reversed(names)}
+    hint = [lower[n] for n in difflib.get_close_matches(target.lower(), list(lower), n=3, cutoff=0.6)]
     fail(f"target {target!r} is not an ImageNet class name or id" + (f"; close names: {', '.join(hint)}" * bool(hint)))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/88_training.ipynb #0fca2986
 from __future__ import annotations
-import importlib, inspect
+import importlib, inspect, math
 from contextlib import nullcontext
 import torch
 import torch.nn as nn
@@ -19,7 +19,7 @@ from .data import mnist_dls
 for _m in ('fastai.callback.progress', 'fastai.callback.schedule'): importlib.import_module(_m)
 
 # %% auto #0
-__all__ = ['cudnn_flags', 'check_fit_args', 'TrainOptions']
+__all__ = ['cudnn_flags', 'check_fit_args', 'TrainOptions', 'check_finite']
 
 # %% ../nbs/88_training.ipynb #8a2410da
 def cudnn_flags(**changes # cuDNN flags to set inside the block, e.g. benchmark=True
@@ -46,12 +46,13 @@ class TrainOptions:
                  precision: str = 'fp32', # 'fp32', or mixed precision 'bf16' / 'fp16' (CUDA only)
                  channels_last: bool = False, # NHWC memory layout (can speed up convolutions on recent GPUs)
                  fast: bool = True, # the tensors-on-device data path (False: fastai's DataBlock over PNGs)
-                 progress: bool = True, # fastai's progress bar and table
+                 progress = True, # fastai's progress bar and table (True), the bar alone ('bar') or neither
                  dls_kwargs: dict = None, # passed to `mnist_dls` (e.g. num_workers for the standard flavour)
                  dls = None # ready-made DataLoaders on `device` (then `bs`, `fast` and `dls_kwargs` are not used)
                 ):
         store_attr()
         check_one_of(precision, 'precision', ('fp32', 'bf16', 'fp16'))
+        check_one_of(progress, 'progress', (True, False, 'bar'))
         self.device = resolve_device(device)
         check(precision == 'fp32' or self.device.type == 'cuda',
               f'precision {precision} (mixed precision) needs a CUDA GPU; got device {self.device.type}')
@@ -124,7 +125,14 @@ def cudnn(self: TrainOptions):
 def fit(self: TrainOptions, learn, # a fastai Learner
         epochs: int, # number of epochs
         lr: float): # learning rate (the maximum of the 1cycle schedule)
-    "`learn.fit_one_cycle` (or `learn.fit`), with or without fastai's progress bar and table."
+    "`learn.fit_one_cycle` (or `learn.fit`), with fastai's progress bar and table, the bar alone, or neither."
     fit = learn.fit_one_cycle if self.one_cycle else learn.fit
-    if self.progress: return fit(epochs, lr)
-    with learn.no_bar(), learn.no_logging(): fit(epochs, lr)
+    if self.progress is True: fit(epochs, lr)
+    else:
+        with learn.no_logging(), (learn.no_bar() if not self.progress else nullcontext()): fit(epochs, lr)
+    check_finite(learn)
+
+def check_finite(learn):
+    "ValueError if a train or valid loss fastai recorded is NaN or infinite: the run diverged."
+    bad = [i + 1 for i, v in enumerate(learn.recorder.values) if not all(math.isfinite(x) for x in v[:2])]
+    check(not bad, f'training diverged: the loss is not finite from epoch {bad[0] if bad else 0} on; try a smaller lr')
