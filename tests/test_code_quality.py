@@ -90,3 +90,10 @@ def test_pyflakes_over_tests_tools_and_benchmarks():
     files = [str(p) for d in ('tests', 'tools', 'benchmarks') for p in sorted((root/d).glob('*.py'))]
     r = subprocess.run([sys.executable, '-m', 'pyflakes', *files], capture_output=True, text=True)
     assert r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr
+
+def test_the_docs_sidebar_lists_every_notebook():
+    import yaml
+    root = LIB.parent
+    side = yaml.safe_load((root/'nbs'/'sidebar.yml').read_text())['website']['sidebar']['contents']
+    listed = [side[0]] + [n for sec in side[1:] for n in sec['contents']]
+    assert sorted(listed) == sorted(p.name for p in (root/'nbs').glob('*.ipynb')), listed

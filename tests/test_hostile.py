@@ -1,6 +1,7 @@
 """Careless and hostile input (issue #25): huge, odd and lying photo files, ambiguous class names, a model shared
 by threads, a data cache with planted files or a full disk. Each gets a clear error or a right result."""
 import os, struct, subprocess, sys, threading, zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +141,24 @@ def test_staging_lookalikes_in_the_cache_are_kept(cache):
     (cache/'.set.tmp-mine').mkdir(parents=True); (cache/'.set.tmp-mine'/'keep.txt').write_text('mine')
     materialise('set', FILES)
     assert (cache/'.set.tmp-mine'/'keep.txt').read_text() == 'mine'
+
+# ---------------- the command line, on hostile photos ----------------
+
+def test_cli_gradcam_hostile_photos_one_line_each_and_the_rest_go_on(tmp_path):
+    from coursekit.data import sample_image
+    (tmp_path/'bomb.png').write_bytes(png_claiming(100_000, 100_000))
+    Image.fromarray(np.zeros((5, 5000), np.uint8)).save(tmp_path/'strip.png')
+    Image.fromarray(np.full((8, 8), 300.5, np.float32)).save(tmp_path/'depth.tif')
+    Image.fromarray((np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16)).save(tmp_path/'scan16.png')
+    Image.fromarray((sample_image('cat').permute(1, 2, 0) * 255).byte().numpy()).save(tmp_path/'cat.jpg')
+    (tmp_path/'folder.jpg').mkdir()
+    bad = ['bomb.png', 'strip.png', 'depth.tif', 'folder.jpg']
+    r = subprocess.run([str(Path(sys.executable).parent/'coursekit'), 'gradcam', *bad, 'scan16.png', 'cat.jpg',
+                        '--out', 'out'], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == len(bad) and all(l.startswith('coursekit gradcam: error: ') for l in lines), lines
+    assert all(b in l for b, l in zip(bad, lines)), lines
+    assert 'too large to read' in lines[0] and 'crop it first' in lines[1] and 'no fixed range' in lines[2]
+    assert sorted(p.name for p in (tmp_path/'out').iterdir()) == ['.coursekit-run.json', 'cat-gradcam.png',
+                                                                  'gradcam.json', 'scan16-gradcam.png']

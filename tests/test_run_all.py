@@ -1,6 +1,9 @@
 """Every notebook runs as a learner's Run All would on a CPU: in a real Jupyter kernel, every cell, `#| slow` and
-`#| cuda` ones included (a cuda cell says so and moves on when there is no GPU). Nothing is saved."""
-import os, sys
+`#| cuda` ones included (a cuda cell says so and moves on when there is no GPU). Nothing is saved. The re-run must
+print what the committed notebook shows (every number and table; cells marked `# varies:` and numbers with a unit of
+time or memory excepted), and each chapter's Run All time is printed (`pytest -s`) and written to
+$RUN_ALL_TIMES (default: none)."""
+import json, os, sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -11,11 +14,18 @@ from run_notebooks import run_notebook
 NOTEBOOKS = sorted((ROOT/'nbs').glob('[0-9]*.ipynb'))
 
 def run(path):
-    try: run_notebook(path, {'slow', 'cuda'}, timeout=1800, save=False); return path.name, None
-    except Exception as e: return path.name, f'{type(e).__name__}: {str(e)[-1500:]}'
+    try:
+        r = run_notebook(path, {'slow', 'cuda'}, timeout=1800, save=False, compare=True)
+        return path.name, None, r
+    except Exception as e: return path.name, f'{type(e).__name__}: {str(e)[-1500:]}', None
 
-def test_every_notebook_runs_all_cells_on_a_cpu():
+def test_every_notebook_runs_all_cells_on_a_cpu_and_prints_its_committed_outputs():
     os.environ.setdefault('OMP_NUM_THREADS', '1')
-    with ProcessPoolExecutor(2) as ex: results = dict(ex.map(run, NOTEBOOKS))  # two kernels at a time, one core each
-    failed = {k: v for k, v in results.items() if v}
+    with ProcessPoolExecutor(2) as ex: results = list(ex.map(run, NOTEBOOKS))  # two kernels at a time, one core each
+    times = {name: round(r['seconds'], 1) for name, _, r in results if r}
+    for name, t in times.items(): print(f'Run All {name}: {t} s')
+    if os.environ.get('RUN_ALL_TIMES'): Path(os.environ['RUN_ALL_TIMES']).write_text(json.dumps(times, indent=1))
+    failed = {name: err for name, err, _ in results if err}
+    differ = {name: r['differences'] for name, _, r in results if r and r['differences']}
     assert len(results) == len(NOTEBOOKS) >= 10 and not failed, failed
+    assert not differ, '\n'.join(f'{n}:\n' + '\n'.join(d) for n, d in differ.items())
