@@ -9,22 +9,24 @@ import pandas as pd
 import torch
 from fastai.data.core import DataLoaders
 from fastai.torch_core import TensorImage
-from fastai.vision.augment import aug_transforms, Rotate, Brightness, Contrast, Warp
+from fastai.vision.augment import aug_transforms, Rotate, Brightness, Contrast, Warp, Flip
 from .core import (
     check, check_callable, check_channels_first, check_image, check_int, check_one_of, check_tensor, draw_image,
     image_grid, resolve_device)
 from .data import load_mnist, TensorDataLoader
 from .cnn import train_cnn
+from .exercises import diagnose, grade_function
+from fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['PAD_MODES', 'LADDERS', 'strong_tfms', 'augment', 'show_augmented', 'ladder', 'show_ladders', 'show_padding_modes',
-           'digit_tfms', 'augmentation_experiment']
+__all__ = ['PAD_MODES', 'LADDERS', 'FLIP_SLIPS', 'strong_tfms', 'augment', 'show_augmented', 'ladder', 'show_ladders',
+           'ink_pixels', 'show_padding_modes', 'digit_tfms', 'augmentation_experiment', 'grade_hflip', 'grade_ink']
 
 # %% ../nbs/06_augmentation.ipynb #4d998afd
 def strong_tfms(pad_mode: str = 'reflection', # fastai's padding: 'zeros', 'border' or 'reflection'
                 do_flip: bool = True # include random horizontal flips
                ) -> list:
-    "The sources' ratcheted-up augmentations: rotate 20, zoom 1.3, lighting 0.4, warp 0.4, all with probability 1."
+    "Turned-up augmentations: rotate 20, zoom 1.3, lighting 0.4, warp 0.4, all with probability 1; flips with 0.5."
     return aug_transforms(max_rotate=20, max_zoom=1.3, max_lighting=0.4, max_warp=0.4, p_affine=1., p_lighting=1.,
                           pad_mode=pad_mode, do_flip=do_flip)
 
@@ -123,6 +125,14 @@ def show_ladders(img: torch.Tensor, # one image, as for `ladder`
     for r, (name, (vals, batch)) in enumerate(rows.items()): _draw_row(axs[r * n:(r + 1) * n], name, vals, batch)
     return _finish(axs, figsize)
 
+# %% ../nbs/06_augmentation.ipynb #c2813908
+def ink_pixels(xb: torch.Tensor, # a batch (N, C, H, W) of floats in [0, 1]
+               threshold: float = 0.5 # a pixel is ink when its value is above this
+              ) -> torch.Tensor:
+    "The number of ink pixels (values above `threshold`) in each image of `xb`: a tensor of N counts."
+    check_tensor(xb, 'xb', 4, floating=True, what='a float batch (N, C, H, W)')
+    return (xb > threshold).sum((1, 2, 3))
+
 # %% ../nbs/06_augmentation.ipynb #44b1c891
 def show_padding_modes(img: torch.Tensor, # one image, as for `ladder`
                        deg: float = 30., # rotation in degrees
@@ -178,15 +188,70 @@ def augmentation_experiment(n_train: int = 500, # training images (the first of 
                             lr: float = 0.01, # passed to `train_cnn`
                             bs: int = 64, # batch size
                             device=None, # None: the best available
-                            tfms: list = None # fastai batch transforms (default: `digit_tfms()`)
+                            tfms: list = None, # fastai batch transforms (default: `digit_tfms()`)
+                            progress: bool = False # show a progress bar over the seeds
                            ) -> pd.DataFrame:
     "Validation accuracy of the course CNN trained on `n_train` images with and without augmentation, per seed."
     dev = resolve_device(device)
     data = _digit_data(n_train, bs, dev)
     tfms = digit_tfms() if tfms is None else tfms
     rows = []
-    for seed in seeds:
+    for seed in progress_bar(seeds) if progress else seeds:
         for aug in (False, True):
             dls = _digit_dls(data, bs, tfms if aug else None, dev)
             rows.append(dict(seed=seed, augmentation=aug, **_one_run(dls, seed, epochs=epochs, lr=lr, device=dev)))
     return pd.DataFrame(rows)
+
+# %% ../nbs/06_augmentation.ipynb #54c5d316
+def _first_slip(label: str, # the case, which starts the message
+                got, # the learner's answer
+                want, # the right answer
+                slips: dict): # message: the wrong answer that slip gives
+    "None if `got` is right; else the message of the first slip that gives `got`, else `diagnose`'s."
+    msg = diagnose(got, torch.as_tensor(want), label)
+    if msg.endswith('correct!'): return None
+    return next((f'{label}: {m}' for m, wrong in slips.items() if diagnose(got, wrong).endswith('correct!')), msg)
+
+# %% ../nbs/06_augmentation.ipynb #d28e4cc5
+FLIP_SLIPS = {  # what a wrong horizontal flip did: the batch it gives from the batch x
+    'unchanged: nothing is flipped': lambda x: x,
+    'upside down: dim 2 (the rows) is reversed; a horizontal flip reverses dim 3 (the columns)': lambda x: x.flip(2),
+    'rotated by 180 degrees: dims 2 and 3 are both reversed; reverse dim 3 only': lambda x: x.flip(2, 3),
+    "the order of the images is reversed (dim 0), not each image's columns (dim 3)": lambda x: x.flip(0),
+    'the channels are reversed (dim 1), not the columns (dim 3)': lambda x: x.flip(1),
+    'transposed: height and width are swapped; a flip keeps the shape and reverses dim 3': lambda x: x.transpose(2, 3),
+}
+
+# %% ../nbs/06_augmentation.ipynb #85cb57d3
+def grade_hflip(fn # your hflip(xb): a batch (N, C, H, W), each image mirrored left to right
+               ) -> bool:
+    "Check your horizontal flip of a batch against fastai's `Flip` on seeded batches; prints what is wrong."
+    check_callable(fn, 'fn'); g = torch.Generator().manual_seed(0)
+    cases = {f'hflip(batch {s})': (torch.rand(*s, generator=g),) for s in [(4, 3, 5, 7), (2, 1, 6, 9)]}
+    slip = lambda label, got, want, xb: _first_slip(label, got, want, {m: f(xb) for m, f in FLIP_SLIPS.items()})
+    return grade_function(fn, cases, lambda xb: augment(xb, [Flip(p=1.)]), slip, name='hflip')
+
+# %% ../nbs/06_augmentation.ipynb #f754b2d5
+def _ink_slips(xb, # the batch
+               threshold: float) -> dict: # the threshold
+    "What a wrong ink count did: the message and the counts that slip gives."
+    above, n = xb > threshold, xb[0].numel()
+    return {'pixels equal to the threshold are counted too: ink is strictly above it (>, not >=)':
+                (xb >= threshold).sum((1, 2, 3)),
+            'the paper is counted (pixels at or below the threshold), not the ink': (~above).sum((1, 2, 3)),
+            'the pixel values are summed: count the pixels above the threshold instead': xb.sum((1, 2, 3)),
+            f'a fraction of the {n} pixels of each image: count them instead': above.float().mean((1, 2, 3)),
+            'one count for the whole batch: count each image, summing over dims 1, 2 and 3 only': above.sum(),
+            f'the threshold is always 0.5: use the threshold given ({threshold})': (xb > 0.5).sum((1, 2, 3))}
+
+# %% ../nbs/06_augmentation.ipynb #89deb2a1
+def grade_ink(fn # your count_ink(xb, threshold): a batch (N, C, H, W), N counts of pixels above threshold
+             ) -> bool:
+    "Check your ink count against `ink_pixels` on digits and on pixels exactly at the threshold; prints what is wrong."
+    check_callable(fn, 'fn'); g = torch.Generator().manual_seed(0)
+    digits = load_mnist()[0][:5, None].float() / 255
+    cases = {'count_ink(5 digits, 0.5)': (digits, 0.5),
+             'count_ink(pixels 0, 0.25, ..., 1, 0.5)': (torch.randint(0, 5, (3, 2, 4, 6), generator=g) / 4, 0.5),
+             'count_ink(5 digits, 0.2)': (digits, 0.2)}
+    slip = lambda label, got, want, xb, t: _first_slip(label, got, want, _ink_slips(xb, t))
+    return grade_function(fn, cases, ink_pixels, slip, name='count_ink')

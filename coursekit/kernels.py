@@ -4,13 +4,15 @@
 
 # %% ../nbs/01_kernels.ipynb #b78c3660
 from __future__ import annotations
-import importlib.util, time
+import asyncio, importlib.util, io, time
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from matplotlib.colors import TwoSlopeNorm
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image
 from fastcore.basics import patch
 from .core import as_pair, check, check_image, check_int, check_one_of, check_tensor, draw_image
 from .data import load_mnist_sample, sample_image
@@ -19,7 +21,7 @@ from .exercises import diagnose, grade_function
 # %% auto #0
 __all__ = ['KERNELS', 'PADDING_MODES', 'apply_kernel', 'show_signed', 'KernelBank', 'filter_image', 'show_filter', 'conv_args',
            'conv2d_loops', 'conv2d_unfold', 'conv_matrix', 'show_conv_matrix', 'time_convs', 'kernel_explorer',
-           'check_kernel', 'check_apply_kernel']
+           'check_kernel', 'check_apply_kernel', 'grade_colour_response']
 
 # %% ../nbs/01_kernels.ipynb #871c5bbd
 def _check_kernel(kernel, name='kernel'):
@@ -415,14 +417,14 @@ def _explorer_figure(img, kernel, padding_mode, stride, step, row, col):
     show_signed(kernel, axs[0], 'kernel', fmt='{:.2g}')
     _show_img(img, axs[1], f'input {tuple(img.shape)}')
     o = out.mean(0) if out.ndim == 3 else out
-    show_signed(o, axs[2], f'output {tuple(o.shape)}\npadding={padding_mode}, stride={stride}')
+    show_signed(o, axs[2], f'output {tuple(o.shape)}\npadding={padding_mode}, stride={stride}', robust=99)
     if step: _show_step(axs[1], axs[3], img, kernel, row, col)
     plt.tight_layout()
     return fig
 
 # %% ../nbs/01_kernels.ipynb #e3e3b488
 def _explorer_widgets(img, preset, padding_mode, stride, step, row, col):
-    "The explorer's controls, by name: preset, the nine kernel cells, pad, stride, step, row, col, and out."
+    "The explorer's controls, by name: preset, the nine kernel cells, pad, stride, step, row, col, and the view."
     import ipywidgets as W  # lazy: only where a notebook can show widgets
     slider = lambda v, lo, hi, name: W.IntSlider(value=v, min=lo, max=hi, description=name, continuous_update=False)
     cells = [W.FloatText(value=float(v), layout=W.Layout(width='70px')) for v in KERNELS[preset].flatten()]
@@ -432,7 +434,7 @@ def _explorer_widgets(img, preset, padding_mode, stride, step, row, col):
     sliders = dict(stride=slider(stride, 1, 4, 'stride'), row=slider(row, 0, H - 1, 'row'),
                    col=slider(col, 0, Wd - 1, 'col'))
     step = W.Checkbox(value=step, description='step mode')
-    return dict(cells=cells, **menus, **sliders, step=step, out=W.Output())
+    return dict(cells=cells, **menus, **sliders, step=step, view=W.Image(format='jpeg'))
 
 # %% ../nbs/01_kernels.ipynb #e9108fba
 def _explorer_layout(w):
@@ -440,18 +442,39 @@ def _explorer_layout(w):
     import ipywidgets as W
     grid = W.GridBox(w['cells'], layout=W.Layout(grid_template_columns='repeat(3, 75px)'))
     top, bottom = W.HBox([w['preset'], w['pad'], w['stride']]), W.HBox([w['step'], w['row'], w['col']])
-    return W.VBox([top, grid, bottom, w['out']])
+    return W.VBox([top, grid, bottom, w['view']])
 
 # %% ../nbs/01_kernels.ipynb #e293c891
+def _update(fig, img, kernel, padding_mode, stride):
+    "Show `kernel` and its output in an explorer figure, in place: new colours, numbers and colour limits."
+    axk, axo, m = fig.axes[0], fig.axes[2], max(kernel.abs().max().item(), 1e-12)
+    axk.images[0].set_data(kernel.numpy()); axk.images[0].set_clim(-m, m)
+    for t, v in zip(axk.texts, kernel.flatten().tolist()):
+        t.set_text(f'{v:.2g}'); t.set_color('white' if abs(v) > 0.6 * m else 'black')  # as show_signed writes them
+    o = filter_image(img, kernel, padding_mode)[..., ::stride, ::stride]
+    o = o.mean(0) if o.ndim == 3 else o
+    lim = max(float(np.percentile(o.abs().numpy(), 99)), 1e-12)
+    axo.images[0].set_data(o.numpy()); axo.images[0].set_clim(-lim, lim)
+    axo.set_title(f'output {tuple(o.shape)}\npadding={padding_mode}, stride={stride}')
+
+def _jpeg(fig) -> bytes:
+    "`fig` drawn by Agg and encoded as a JPEG."
+    canvas = FigureCanvasAgg(fig); canvas.draw()
+    buf = io.BytesIO(); Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(buf, 'JPEG', quality=90)
+    return buf.getvalue()
+
+# %% ../nbs/01_kernels.ipynb #b16524a8
 def _redraw(img, w, state):
-    "Draw the figure for the widgets' values into their output area (unless a preset is being loaded)."
+    "Show the figure for the widgets' values in the view (unless a preset is being loaded), in place where it can."
     if state['hold']: return  # a preset is being loaded: one redraw when all nine cells are set
     state['redraws'] += 1
-    k = torch.tensor([c.value for c in w['cells']]).view(3, 3)
-    with w['out']:
-        w['out'].clear_output(wait=True)
-        _explorer_figure(img, k, w['pad'].value, w['stride'].value, w['step'].value, w['row'].value, w['col'].value)
-        plt.show()
+    k, layout = torch.tensor([c.value for c in w['cells']]).view(3, 3), (w['stride'].value, w['step'].value)
+    if state.get('layout') != layout or layout[1]:  # a new layout, or step mode: a new figure
+        state['layout'] = layout
+        state['fig'] = _explorer_figure(img, k, w['pad'].value, *layout, w['row'].value, w['col'].value)
+        plt.close(state['fig'])
+    else: _update(state['fig'], img, k, w['pad'].value, layout[0])
+    w['view'].value = _jpeg(state['fig'])
 
 def _load_preset(w, state, name, redraw):
     "Set the nine kernel cells to the preset `name`, then redraw once."
@@ -461,17 +484,26 @@ def _load_preset(w, state, name, redraw):
     finally: state['hold'] = False
     redraw()
 
+# %% ../nbs/01_kernels.ipynb #45e1155c
+def _soon(redraw, state):
+    "Ask for one redraw when the event loop is free; a request while one is pending adds nothing."
+    try: loop = asyncio.get_running_loop()
+    except RuntimeError: return redraw()  # no event loop (a script, a test): at once
+    if state.get('pending'): return
+    state['pending'] = True
+    loop.call_soon(lambda: (state.update(pending=False), redraw()))
+
 # %% ../nbs/01_kernels.ipynb #077e7b6f
 def _live_explorer(img, preset, padding_mode, stride, step, row, col):
     "Build, wire and display the explorer's widgets; returns the layout (a VBox) with the redraw counter in `.state`."
     from IPython.display import display
     w, state = _explorer_widgets(img, preset, padding_mode, stride, step, row, col), dict(hold=False, redraws=0)
-    redraw = lambda *_: _redraw(img, w, state)
+    redraw = lambda *_: _soon(lambda: _redraw(img, w, state), state)
     w['preset'].observe(lambda change: _load_preset(w, state, change['new'], redraw), names='value')
     controls = w['cells'] + [w['pad'], w['stride'], w['step'], w['row'], w['col']]  # all but the preset menu
     for c in controls: c.observe(redraw, names='value')
     ui = _explorer_layout(w)
-    ui.state = state  # how many redraws so far (the tests count them)
+    ui.state = state  # how many redraws so far
     display(ui); redraw()
     return ui
 
@@ -542,3 +574,37 @@ def check_apply_kernel(fn: callable # your apply_kernel(img, row, col, kernel)
     windows = [(7, 12, 'top_edge'), (12, 18, 'left_edge'), (18, 9, 'diag2_edge'), (9, 16, 'sobel_x')]
     cases = {f'apply_kernel(img, {r}, {c}, {k})': (img, r, c, KERNELS[k]) for r, c, k in windows}
     return grade_function(fn, cases, apply_kernel, _apply_kernel_mistake)
+
+# %% ../nbs/01_kernels.ipynb #791fce75
+def _colour_response(img, kernel):
+    "The response of a (3, k, k) `kernel` to a (3, H, W) `img`: one map, summed over the channels, without padding."
+    return F.conv2d(img[None], kernel[None])[0, 0]
+
+# %% ../nbs/01_kernels.ipynb #7ec5c2ef
+_COLOUR_MISTAKES = {  # what is wrong: the answer that this mistake gives, from (img, kernel)
+    'the channels are averaged: a convolution adds their responses': lambda x, k: _colour_response(x, k) / 3,
+    'every channel met the first layer of the kernel: channel c has its own layer, kernel[c]':
+        lambda x, k: _colour_response(x, k[:1].expand_as(k)),
+    'the layers meet the channels in reverse order: layer c goes with channel c':
+        lambda x, k: _colour_response(x, k.flip(0)),
+    'the kernel is flipped (a true convolution): F.conv2d does not flip it':
+        lambda x, k: _colour_response(x, k.flip(1, 2)),
+}
+
+# %% ../nbs/01_kernels.ipynb #33bb9c58
+def _colour_mistake(label, got, want, img, kernel):
+    "What is wrong with `got` as the response of the (3, k, k) `kernel` to `img` (None if it is right)."
+    if got.shape == (3, *want.shape): return f'{label}: one map per channel, shape {tuple(got.shape)}: add the three'
+    if got.shape == want.shape and torch.allclose(got, want, atol=1e-5): return None
+    for msg, wrong in _COLOUR_MISTAKES.items():
+        if got.shape == want.shape and torch.allclose(got, wrong(img, kernel), atol=1e-5): return f'{label}: {msg}'
+    return diagnose(got, want, label)
+
+# %% ../nbs/01_kernels.ipynb #48b3dd1e
+def grade_colour_response(fn: callable # your colour_response(img, kernel): img (3, H, W), kernel (3, k, k)
+                         ) -> bool:
+    "Check your `colour_response(img, kernel)`, a colour kernel's one-channel response, on random images and kernels."
+    g, sizes = torch.Generator().manual_seed(0), [(6, 7, 3), (9, 5, 3), (8, 8, 5)]  # (H, W, k) of each case
+    cases = {f'colour_response(img (3, {h}, {w}), kernel (3, {k}, {k}))':
+             (torch.rand(3, h, w, generator=g), torch.randn(3, k, k, generator=g)) for h, w, k in sizes}
+    return grade_function(fn, cases, _colour_response, _colour_mistake, name='colour_response')

@@ -67,3 +67,37 @@ def test_strong_tfms_padding_and_flips():
     assert [type(t).__name__ for t in strong_tfms()] == ['Flip', 'Brightness']
     assert [type(t).__name__ for t in strong_tfms(do_flip=False)] == ['Warp', 'Brightness']
     assert strong_tfms('zeros')[0].pad_mode == 'zeros'
+
+def _graded(grader, fn, capsys):
+    ok = grader(fn)
+    return ok, capsys.readouterr().out.strip()
+
+def test_grade_hflip_right_wrong_and_wrong_shape(capsys):
+    from coursekit.augment import grade_hflip
+    assert _graded(grade_hflip, lambda xb: xb.flip(-1), capsys) == (True, 'hflip: correct!')
+    ok, msg = _graded(grade_hflip, lambda xb: xb.flip(2), capsys)
+    assert not ok and msg.startswith('hflip(batch (4, 3, 5, 7)): upside down: dim 2 (the rows) is reversed'), msg
+    ok, msg = _graded(grade_hflip, lambda xb: xb.flip(0), capsys)
+    assert not ok and 'the order of the images is reversed (dim 0)' in msg, msg
+    ok, msg = _graded(grade_hflip, lambda xb: xb.permute(0, 2, 3, 1), capsys)
+    assert not ok and msg.endswith('wrong shape: expected (4, 3, 5, 7), got (4, 5, 7, 3)'), msg
+    ok, msg = _graded(grade_hflip, lambda xb: xb.transpose(2, 3), capsys)
+    assert not ok and 'height and width are swapped' in msg, msg
+    with pytest.raises(TypeError, match='^grade_hflip: fn must be callable'): grade_hflip(3)
+
+def test_grade_ink_right_wrong_and_wrong_shape(capsys):
+    from coursekit.augment import grade_ink, ink_pixels
+    assert _graded(grade_ink, lambda xb, t: (xb > t).sum((1, 2, 3)), capsys) == (True, 'count_ink: correct!')
+    ok, msg = _graded(grade_ink, lambda xb, t: (xb >= t).sum((1, 2, 3)), capsys)
+    assert not ok and msg.startswith('count_ink(pixels 0, 0.25, ..., 1, 0.5): pixels equal to the threshold'), msg
+    ok, msg = _graded(grade_ink, lambda xb, t: (xb > 0.5).sum((1, 2, 3)), capsys)
+    assert not ok and msg == 'count_ink(5 digits, 0.2): the threshold is always 0.5: use the threshold given (0.2)'
+    ok, msg = _graded(grade_ink, lambda xb, t: (xb > t).sum(), capsys)
+    assert not ok and 'one count for the whole batch' in msg, msg
+    ok, msg = _graded(grade_ink, lambda xb, t: (xb > t).sum((2, 3)), capsys)
+    assert not ok and msg.endswith('wrong shape: expected (5,), got (5, 1)'), msg
+    ok, msg = _graded(grade_ink, lambda xb, t: 1 / 0, capsys)
+    assert not ok and msg == 'count_ink(5 digits, 0.5) raised ZeroDivisionError: division by zero'
+    assert ink_pixels(torch.tensor([0., 0.5, 0.51, 1.]).view(2, 1, 1, 2)).tolist() == [0, 2]
+    with pytest.raises(TypeError, match='^ink_pixels: xb must be a float tensor'):
+        ink_pixels(torch.zeros(1, 1, 2, 2, dtype=torch.uint8))

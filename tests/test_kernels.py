@@ -151,3 +151,30 @@ def test_kernel_explorer_redraws_once_per_user_action():
     assert ui.state['redraws'] == n + 1
     pad.value = 'reflect'; assert ui.state['redraws'] == n + 2
     assert not stride.continuous_update and not any(s.continuous_update for s in ui.children[2].children[1:])
+
+def test_exercise_checkers_say_what_is_wrong(capsys):
+    from coursekit.kernels import check_apply_kernel, grade_colour_response
+    assert check_kernel('right_edge', [[0, 1, -1]] * 3) and capsys.readouterr().out == 'right_edge: correct!\n'
+    assert not check_kernel('right_edge', KERNELS['left_edge'])
+    assert capsys.readouterr().out == 'right_edge: mirrored left-right: reverse the order of the columns\n'
+    assert not check_kernel('right_edge', torch.zeros(2, 3))
+    assert 'wrong shape: expected (3, 3), got (2, 3)' in capsys.readouterr().out
+    assert check_apply_kernel(apply_kernel) and capsys.readouterr().out == 'apply_kernel: correct!\n'
+    assert not check_apply_kernel(lambda img, r, c, k: (img[c-1:c+2, r-1:r+2] * k).sum())
+    assert 'row and col are swapped' in capsys.readouterr().out
+    assert not check_apply_kernel(lambda img, r, c, k: img[r-1:r+2, c-1:c+2] * k)  # the window, not its sum
+    assert 'one number (a sum), got shape (3, 3)' in capsys.readouterr().out
+    right = lambda img, k: sum(F.conv2d(img[None, c:c+1], k[None, c:c+1])[0, 0] for c in range(3))
+    assert grade_colour_response(right) and capsys.readouterr().out == 'colour_response: correct!\n'
+    for wrong, words in [(lambda img, k: right(img, k) / 3, 'the channels are averaged'),
+                         (lambda img, k: right(img, k[:1].expand(3, -1, -1)), 'first layer of the kernel'),
+                         (lambda img, k: right(img, k.flip(0)), 'reverse order'),
+                         (lambda img, k: right(img, k.flip(1, 2)), 'the kernel is flipped'),
+                         (lambda img, k: right(img, k) + 1, 'wrong values at positions'),
+                         (lambda img, k: F.conv2d(img[None], k[:, None], groups=3)[0], 'one map per channel'),
+                         (lambda img, k: F.conv2d(img[None], k[None], padding=1)[0, 0], 'wrong shape: expected (4, 5), got (6, 7)')]:
+        assert not grade_colour_response(wrong)
+        out = capsys.readouterr().out
+        assert out.startswith('colour_response(img (3, 6, 7), kernel (3, 3, 3)): ') and words in out, out
+    assert not grade_colour_response(lambda img, k: right(img, k[:, :3, :3]))  # right for 3x3 kernels only
+    assert 'kernel (3, 5, 5)' in capsys.readouterr().out

@@ -19,6 +19,7 @@ def flags_of(source: str) -> set:
 VARIES = re.compile(r'^\s*# varies:', re.M)
 _UNITS = r'(?:s|ms|µs|us|ns|sec|seconds|min|minutes|it/s|images/s|MB|GB|KB|MiB|GiB|KiB|bytes)'
 _MASKS = [(re.compile(r'[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?\s*' + _UNITS + r'(?![A-Za-z])'), '<time/memory>'),
+          (re.compile(r' at 0x[0-9a-f]+'), ''),  # object addresses (nbdev_clean removes them from saved outputs)
           (re.compile(r'0x[0-9a-f]{6,}'), '0x…'), (re.compile(r'\x1b\[[0-9;]*m'), '')]
 
 def text_of(cell) -> str:

@@ -1,0 +1,86 @@
+"""How long the kernel explorer takes from a change to its picture, in a real browser: JupyterLab driven by headless
+Chromium (Debian's chromium and chromium-driver). It types a new value into one of the kernel's nine cells, then waits
+until the figure shown is the one for that value (its title carries the kernel's sum), and reports the latency of
+each change, and whether the last picture shown is the last value typed when changes come faster than redraws.
+Usage: python benchmarks/explorer_latency.py [--changes 8]"""
+import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.request, uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NB = {'cells': [{'cell_type': 'code', 'execution_count': None, 'id': 'a1', 'metadata': {}, 'outputs': [],
+                 'source': 'import torch; torch.set_num_threads(1)\nfrom coursekit.kernels import kernel_explorer\n'
+                           'ui = kernel_explorer()'}],
+      'metadata': {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}},
+      'nbformat': 4, 'nbformat_minor': 5}
+
+def free_port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def browser(tmp):
+    os.environ['SE_OFFLINE'] = 'true'
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    o = webdriver.ChromeOptions(); o.binary_location = shutil.which('chromium')
+    for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+              '--disable-background-networking', '--disable-component-update', '--disable-sync',
+              f'--user-data-dir={tmp}/chrome', '--window-size=1400,1200']: o.add_argument(a)
+    return webdriver.Chrome(service=Service(shutil.which('chromedriver')), options=o)
+
+WATCH = '''
+window.__shots = [];
+const root = document.querySelector('.jp-OutputArea');
+new MutationObserver(() => {
+  const imgs = [...document.querySelectorAll('.jp-OutputArea img')];
+  const src = imgs.map(i => i.src.length + ':' + i.src.slice(-40)).join('|');
+  if (src && src !== window.__last) { window.__last = src; window.__shots.push([performance.now(), src]); }
+}).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+'''
+
+def main(changes: int):
+    tmp = Path(tempfile.mkdtemp(prefix='explorer-'))
+    (tmp/'explorer.ipynb').write_text(json.dumps(NB))
+    port, token = free_port(), uuid.uuid4().hex
+    env = {**os.environ, 'JUPYTER_CONFIG_DIR': str(tmp/'cfg'), 'JUPYTER_DATA_DIR': str(tmp/'data'), 'OMP_NUM_THREADS': '1'}
+    lab = subprocess.Popen([str(Path(sys.executable).parent/'jupyter'), 'lab', '--no-browser', f'--port={port}',
+                            f'--IdentityProvider.token={token}', '--allow-root', f'--ServerApp.root_dir={tmp}'],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d = None
+    try:
+        for _ in range(240):  # the server: up within a minute or two on a busy machine
+            try: urllib.request.urlopen(f'http://127.0.0.1:{port}/api/status?token={token}', timeout=2); break
+            except OSError: time.sleep(0.5)
+        d = browser(tmp)
+        d.get(f'http://127.0.0.1:{port}/lab/tree/explorer.ipynb?token={token}')
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+        from selenium.webdriver.support.ui import WebDriverWait
+        wait = WebDriverWait(d, 120)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '.jp-Cell .cm-content'))
+        time.sleep(3)
+        d.find_element(By.CSS_SELECTOR, '.jp-Cell .cm-content').click()
+        d.find_element(By.CSS_SELECTOR, '.jp-Cell .cm-content').send_keys(Keys.SHIFT, Keys.ENTER)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '.jp-OutputArea img')) > 0)
+        time.sleep(2); d.execute_script(WATCH)
+        box = d.find_elements(By.CSS_SELECTOR, '.widget-text input')[4]  # the kernel's centre cell
+        lat = []
+        for k in range(changes):  # one change at a time: the latency of each
+            n0 = d.execute_script('return window.__shots.length')
+            t0 = d.execute_script('return performance.now()')
+            box.send_keys(Keys.CONTROL, 'a'); box.send_keys(str(k + 2), Keys.ENTER)
+            WebDriverWait(d, 60).until(lambda d: d.execute_script('return window.__shots.length') > n0)
+            lat.append(d.execute_script('return window.__shots[window.__shots.length - 1][0]') - t0)
+            time.sleep(0.5)
+        for k in range(5): box.send_keys(Keys.CONTROL, 'a'); box.send_keys(str(20 + k), Keys.ENTER)  # a burst
+        time.sleep(8)
+        title = d.execute_script("return [...document.querySelectorAll('.jp-OutputArea img')].map(i => i.alt).join()")
+        print(f'latency over {changes} changes: median {statistics.median(lat):.0f} ms, '
+              f'min {min(lat):.0f}, max {max(lat):.0f} ms; threads: OMP_NUM_THREADS=1')
+        print('after a burst of 5 changes, pictures drawn:', d.execute_script('return window.__shots.length') - changes,
+              title)
+    finally:
+        if d: d.quit()
+        lab.terminate(); lab.wait(30); shutil.rmtree(tmp, ignore_errors=True)
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0]); p.add_argument('--changes', type=int, default=8)
+    main(p.parse_args().changes)
