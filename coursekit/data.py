@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 import torch
 from fastcore.basics import patch
-from .core import DATASETS, check, check_data, check_int, resolve_device
+from .core import DATASETS, check, check_callable, check_data, check_int, resolve_device
+from .exercises import diagnose, grade_function
 from .store import bundle, count_pngs, materialise, png_bytes, fastai_data_dir
 from .loaders import FastaiLoaderAPI, Vocab, check_items
 
 # %% auto #0
 __all__ = ['MNIST_VALID_EVERY', 'MNIST_SAMPLE_COUNTS', 'SAMPLE_IMAGES', 'load_mnist_sample', 'mnist_valid_mask', 'load_mnist',
            'fastai_mnist_sample', 'mnist_sample_path', 'fastai_mnist', 'mnist_path', 'sample_image', 'TensorDataLoader',
-           'mnist_dls', 'data_summary']
+           'mnist_dls', 'data_summary', 'grade_valid_mask', 'grade_n_batches', 'grade_float_batch']
 
 # %% ../nbs/00_data.ipynb #19ec2255
 def load_mnist_sample() -> tuple:
@@ -268,3 +269,97 @@ def data_summary(materialise_folders: bool = True # also write the PNG folders (
     "One row per data set and split: images, class counts, and the folder it is materialised in."
     return pd.DataFrame([row for data in DATASETS
                          for row in _summary_rows(data, str(_mnist_folder(data)) if materialise_folders else '-')])
+
+# %% ../nbs/00_data.ipynb #588ffeb6
+def _like(got, want) -> bool: return diagnose(got, torch.as_tensor(want).float()).endswith('correct!')
+
+def _slip(label, got, want, slips):
+    "None if `got` is right; else the message of the first slip (condition, message) that holds, else `diagnose`'s."
+    msg = diagnose(got, torch.as_tensor(want).float(), label)
+    if msg.endswith('correct!'): return None
+    return next((f'{label}: {m}' for holds, m in slips if holds), msg)
+
+# %% ../nbs/00_data.ipynb #ba70b136
+def _mask_slip(label, got, want, labels, every):
+    "What is wrong with a validation mask: the usual slips, else `diagnose`'s answer."
+    labels, k = np.asarray(labels), int(want.sum())
+    return _slip(label, got, want, [
+        (_like(got, ~want), 'inverted: those are the training items; the validation items are the others'),
+        (_like(got, _class_ranks(labels) % every == 0), f'one too early: you take items 0, {every}, {2 * every}, ... '
+         f'of each class (counting from 0); the validation items are {every - 1}, {2 * every - 1}, ...'),
+        (_like(got, np.arange(len(labels)) % every == every - 1),
+         f'not stratified: one item in {every} of the whole list; count the items of each class separately'),
+        (every != 5 and _like(got, _class_ranks(labels) % 5 == 4),
+         f'one item in 5 of each class, not one in {every}: use the argument `every`'),
+        (got.ndim == 1 and len(got) == k and _like(got, np.nonzero(want)[0]),
+         'the positions of the validation items: return a boolean mask, one True or False per item')])
+
+# %% ../nbs/00_data.ipynb #61e99661
+def _mask_cases() -> dict:
+    "The chapter's eleven labels and two seeded random lists: label: (labels, every)."
+    rng = np.random.default_rng(0)
+    return {'valid_mask([0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1], 5)': (np.array([0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1]), 5),
+            'valid_mask(40 random labels 0-2, 5)': (rng.integers(0, 3, 40), 5),
+            'valid_mask(30 random labels 0-3, 3)': (rng.integers(0, 4, 30), 3)}
+
+def grade_valid_mask(fn # your valid_mask(labels, every): True for every `every`-th item of each class
+                    ) -> bool:
+    "Check your stratified validation mask against `mnist_valid_mask`; prints what is wrong, or that it is correct."
+    check_callable(fn, 'fn')
+    return grade_function(fn, _mask_cases(), mnist_valid_mask, mistake=_mask_slip, name='valid_mask')
+
+# %% ../nbs/00_data.ipynb #24c47396
+def _batches_slip(label, got, want, n, bs, drop_last):
+    "What is wrong with a number of batches: the usual slips, else `diagnose`'s answer."
+    g, rest = (got.item() if got.numel() == 1 else None), n % bs
+    return _slip(label, got, want, [
+        (not drop_last and rest and g == n // bs,
+         f'the last batch, of {rest} items, is missing: without drop_last it counts too (round n / bs up)'),
+        (drop_last and rest and g == -(-n // bs), f'drop_last drops the incomplete batch of {rest} items: round down'),
+        (not rest and g == n // bs + 1, f'one too many: {n} items fill {n // bs} batches of {bs}, with none left over'),
+        (g is not None and g % 1 != 0, f'{g} is not a whole number: round n / bs (// rounds down)')])
+
+# %% ../nbs/00_data.ipynb #c558ba0e
+def _batches_cases() -> dict:
+    "Item counts and batch sizes, with and without drop_last: label: (n, bs, drop_last)."
+    rng = np.random.default_rng(0)
+    sizes = [(10, 4), (12, 4), (3, 4), (12396, 64)] + [tuple(int(v) for v in rng.integers(1, 500, 2)) for _ in range(2)]
+    return {f'n_batches({n}, {bs}, drop_last={d})': (n, bs, d) for n, bs in sizes for d in (False, True)}
+
+def grade_n_batches(fn # your n_batches(n, bs, drop_last): how many batches `n` items make
+                   ) -> bool:
+    "Check your count of batches against `len(TensorDataLoader(...))`; prints what is wrong, or that it is correct."
+    check_callable(fn, 'fn')
+    count = lambda n, bs, drop_last: len(TensorDataLoader(torch.zeros(n), None, bs=bs, drop_last=drop_last))
+    return grade_function(fn, _batches_cases(), count, mistake=_batches_slip, name='n_batches')
+
+# %% ../nbs/00_data.ipynb #cc5db709
+def _batch_slip(label, got, want, answer):
+    "What is wrong with a float batch made of uint8 images (N, H, W): the usual slips, else `diagnose`'s answer."
+    (N, _, H, W), shape = want.shape, tuple(got.shape)
+    fix = '.float()' if isinstance(answer, torch.Tensor) else 'torch.as_tensor(...).float()'
+    kind = answer.dtype if isinstance(answer, torch.Tensor) else type(answer).__name__
+    if _like(got, want) and kind != torch.float32:
+        return f'{label}: right values, but {kind}: a model takes a torch.float32 tensor (use {fix})'
+    return _slip(label, got, want, [
+        (shape == (N, H, W), f'no channel axis: a batch is (N, C, H, W), here {(N, 1, H, W)}; add it with x[:, None]'),
+        (shape == (1, N, H, W), f'the channel axis is first: that is one image of {N} channels; use x[:, None]'),
+        (shape == (N, H, W, 1), 'channels last: PyTorch wants the channel axis before height and width'),
+        (_like(got, want * 255), 'not scaled: the pixels still go up to 255; divide by 255'),
+        (_like(got, want * 255 / 256), 'divided by 256: full ink gives 0.996, not 1; divide by 255'),
+        (_like(got, want == 1), 'integer division: // keeps only the full-ink pixels; convert to float first'),
+        (_like(got, 1 - want), 'ink and background swapped: ink is high (1) and the background 0')])
+
+# %% ../nbs/00_data.ipynb #5d5a97a9
+def _batch_cases() -> dict:
+    "Five validation digits and two seeded random uint8 images: label: (x,)."
+    noise = torch.randint(0, 256, (2, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    xs = {'5 digits': load_mnist_sample()[2][:5], '2 random images': noise}
+    return {f'to_batch({what}, uint8 {tuple(x.shape)})': (x,) for what, x in xs.items()}
+
+def grade_float_batch(fn # your to_batch(x): uint8 images (N, 28, 28) to a float32 batch (N, 1, 28, 28) in [0, 1]
+                     ) -> bool:
+    "Check your conversion of uint8 digits to a model's batch against the fast flavour's; prints what is wrong."
+    check_callable(fn, 'fn')
+    mistake = lambda label, got, want, x: _batch_slip(label, got, want, fn(x.clone()))
+    return grade_function(fn, _batch_cases(), lambda x: _on_device(x, 'cpu'), mistake=mistake, name='to_batch')

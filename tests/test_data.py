@@ -181,3 +181,49 @@ def test_every_tensor_loader_speaks_fastai():
     assert [len(b[0]) for b in dl] == [2, 2, 1] and dl.n == 5 and len(dl.dataset) == 5 and dl.n_inp == 1
     assert dl.new(torch.zeros(3, 2, 2)).x.shape == (3, 1, 2, 2) and dl.decode_batch(dl.one_batch())[0][1] == 'a'
     assert all(callable(getattr(dl, m)) for m in ('show_batch', 'show_results', '_pre_show_batch'))
+
+def _graded(grade, fn, capsys):
+    ok = grade(fn)
+    return ok, capsys.readouterr().out.strip()
+
+def test_grade_valid_mask_says_what_is_wrong(capsys):
+    import numpy as np
+    assert _graded(ckd.grade_valid_mask, ckd.mnist_valid_mask, capsys) == (True, 'valid_mask: correct!')
+    ok, msg = _graded(ckd.grade_valid_mask, lambda labels, every: np.arange(len(labels)) % every == every - 1, capsys)
+    assert not ok and 'not stratified' in msg and msg.startswith('valid_mask([0, 0, 1,'), msg
+    ok, msg = _graded(ckd.grade_valid_mask, lambda labels, every: ~ckd.mnist_valid_mask(labels, every), capsys)
+    assert not ok and 'inverted' in msg, msg
+    positions = lambda labels, every: np.nonzero(ckd.mnist_valid_mask(labels, every))[0]
+    ok, msg = _graded(ckd.grade_valid_mask, positions, capsys)
+    assert not ok and 'return a boolean mask' in msg, msg  # a wrong shape: positions, not a mask
+    ok, msg = _graded(ckd.grade_valid_mask, lambda labels, every: ckd.mnist_valid_mask(labels, 5), capsys)
+    assert not ok and msg == ('valid_mask(30 random labels 0-3, 3): one item in 5 of each class, not one in 3: '
+                              'use the argument `every`'), msg
+    ok, msg = _graded(ckd.grade_valid_mask, lambda labels, every: np.zeros((2, 2), bool), capsys)
+    assert not ok and 'wrong shape: expected (11,), got (2, 2)' in msg, msg
+    with pytest.raises(TypeError, match='grade_valid_mask: fn must be callable'): ckd.grade_valid_mask(None)
+
+def test_grade_n_batches_says_what_is_wrong(capsys):
+    right = lambda n, bs, d: n // bs if d else -(-n // bs)
+    assert _graded(ckd.grade_n_batches, right, capsys) == (True, 'n_batches: correct!')
+    ok, msg = _graded(ckd.grade_n_batches, lambda n, bs, d: n // bs, capsys)
+    assert not ok and msg == ('n_batches(10, 4, drop_last=False): the last batch, of 2 items, is missing: without '
+                              'drop_last it counts too (round n / bs up)'), msg
+    ok, msg = _graded(ckd.grade_n_batches, lambda n, bs, d: -(-n // bs), capsys)
+    assert not ok and 'n_batches(10, 4, drop_last=True): drop_last drops the incomplete batch of 2 items' in msg, msg
+    ok, msg = _graded(ckd.grade_n_batches, lambda n, bs, d: n // bs + (0 if d else 1), capsys)
+    assert not ok and 'n_batches(12, 4, drop_last=False): one too many' in msg, msg
+    ok, msg = _graded(ckd.grade_n_batches, lambda n, bs, d: (n // bs, n % bs), capsys)
+    assert not ok and 'wrong shape: expected (), got (2,)' in msg, msg
+
+def test_grade_float_batch_says_what_is_wrong(capsys):
+    assert _graded(ckd.grade_float_batch, lambda x: x[:, None].float() / 255, capsys) == (True, 'to_batch: correct!')
+    for fn, words in [
+            (lambda x: x.float() / 255, 'no channel axis'), (lambda x: x[None].float() / 255, 'channel axis is first'),
+            (lambda x: x[..., None].float() / 255, 'channels last'), (lambda x: x[:, None].float(), 'not scaled'),
+            (lambda x: x[:, None] / 256, 'divided by 256'), (lambda x: x[:, None] // 255, 'integer division'),
+            (lambda x: 1 - x[:, None] / 255, 'swapped'), (lambda x: x[:, None].double() / 255, 'torch.float64'),
+            (lambda x: (x[:, None] / 255).numpy(), 'but ndarray: a model takes a torch.float32 tensor (use torch.as_'),
+            (lambda x: x[:2, None] / 255, 'wrong shape: expected (5, 1, 28, 28), got (2, 1, 28, 28)')]:
+        ok, msg = _graded(ckd.grade_float_batch, fn, capsys)
+        assert not ok and msg.startswith('to_batch(5 digits, uint8 (5, 28, 28))') and words in msg, (words, msg)

@@ -24,13 +24,15 @@ _MASKS = [(re.compile(r'[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?\s*' + _UNITS + r'(?![
 
 def text_of(cell) -> str:
     "What a cell printed, as text: streams, results and displays (text/plain; figures are left out), masked."
-    parts = []
+    parts, last = [], None
     for o in cell.get('outputs', []):
-        if o.get('output_type') == 'stream': parts.append(''.join(o.get('text', '')))
-        elif o.get('output_type') in ('execute_result', 'display_data'):
-            parts.append(''.join(o.get('data', {}).get('text/plain', '')))
-        elif o.get('output_type') == 'error': parts.append(f"error: {o.get('ename')}: {o.get('evalue')}")
-    text = '\n'.join(parts)
+        kind = o.get('output_type')
+        if kind == 'stream' and last == ('stream', o.get('name')): parts[-1] += ''.join(o.get('text', ''))  # one print
+        elif kind == 'stream': parts.append(''.join(o.get('text', '')))  # may come as several messages
+        elif kind in ('execute_result', 'display_data'): parts.append(''.join(o.get('data', {}).get('text/plain', '')))
+        elif kind == 'error': parts.append(f"error: {o.get('ename')}: {o.get('evalue')}")
+        last = (kind, o.get('name'))
+    text = '\n'.join(p.rstrip('\n') for p in parts)
     for rx, sub in _MASKS: text = rx.sub(sub, text)
     return re.sub(r'<(?:Figure|matplotlib|IPython)[^>]*>', '<object>', text).strip()
 
