@@ -6,7 +6,8 @@ and with its `scratch_copy`. The two contenders alternate in every repeat, so th
 hits both alike.
 
 Prints one JSON line per measurement: the best and median seconds of each, the ratio of the medians and its spread
-(the smallest and largest ratio of one repeat's pair), and the thread settings it ran with. Not part of CI.
+(the smallest and largest ratio of one repeat's pair), and the thread settings it ran with; then a short summary of
+the medians and ratios, with the device, processor architecture, torch version and threads. Not part of CI.
 
     OMP_NUM_THREADS=1 python benchmarks/conv_backward_speed.py [--repeats 7] [--epochs 2] [--train-repeats 2]
                                                                 [--device cpu|cuda] [--threads N]
@@ -54,6 +55,21 @@ def summary(times, ours='scratch', theirs='torch'):
     return dict(out, ratio=round(statistics.median(times[ours]) / statistics.median(times[theirs]), 3),
                 ratio_min=round(min(ratios), 3), ratio_max=round(max(ratios), 3))
 
+def summary_lines(results, env):
+    "The medians and ratios of `results` (the printed measurements) in a few lines, and what they ran on."
+    unit = lambda s: f'{s * 1000:.1f} ms' if s < 1 else f'{s:.2f} s'
+    lines = []
+    for r in results:
+        fwd = r['what'].startswith('forward')
+        what = f"forward+backward, 5 convs, bs {r['bs']}:" if fwd else 'train_cnn, mnist_sample, per epoch:'
+        ours, theirs = ('conv2d_scratch', 'F.conv2d') if fwd else ('ScratchConv2d', 'nn.Conv2d')
+        lines.append(f"{what:<36} {theirs} {unit(r['torch_median_s'])}, {ours} {unit(r['scratch_median_s'])} "
+                     f"({r['ratio']:.2f}x; {r['repeats']} repeats, each {r['ratio_min']:.2f}-{r['ratio_max']:.2f}x)"
+                     + (f", accuracy {r['torch_accuracy']} / {r['scratch_accuracy']}" if 'torch_accuracy' in r else ''))
+    lines.append(f"(medians; {env['device']}, {env['machine']}, torch {env['torch']}, {env['threads']} thread(s), "
+                 f"OMP_NUM_THREADS={env['omp_num_threads']})")
+    return lines
+
 def epoch_seconds(make, epochs, dev):
     "Steady-state seconds per epoch (the best epoch after the first) and the final validation accuracy."
     hist = train_cnn('mnist_sample', epochs, 0.01, model=make, device=dev, progress=False).epoch_history.history
@@ -72,13 +88,15 @@ def main():
     env = dict(device=str(dev), machine=platform.machine(), torch=torch.__version__, threads=torch.get_num_threads(),
                omp_num_threads=os.environ.get('OMP_NUM_THREADS', 'unset'),
                omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'default'))
+    results = []
     for bs in (64, 512):
         layers, inner = layer_inputs(bs, dev), max(1, 640 // bs)
         for conv in (F.conv2d, conv2d_scratch): fwd_bwd(conv, layers, 1, dev)  # warm-up
         times = alternate({'torch': lambda: fwd_bwd(F.conv2d, layers, inner, dev),
                            'scratch': lambda: fwd_bwd(conv2d_scratch, layers, inner, dev)}, a.repeats)
-        print(json.dumps(dict(benchmark='conv_backward_speed', what='forward+backward, 5 convs', bs=bs,
-                              repeats=a.repeats, **summary(times), **env)), flush=True)
+        results.append(dict(benchmark='conv_backward_speed', what='forward+backward, 5 convs', bs=bs,
+                            repeats=a.repeats, **summary(times), **env))
+        print(json.dumps(results[-1]), flush=True)
     if a.train_repeats:
         acc = {}
         def run(name, make):
@@ -86,9 +104,10 @@ def main():
             return s
         times = alternate({'torch': lambda: run('torch', simple_cnn),
                            'scratch': lambda: run('scratch', lambda: scratch_copy(simple_cnn()))}, a.train_repeats)
-        print(json.dumps(dict(benchmark='conv_backward_speed', what='train_cnn seconds per epoch, mnist_sample', bs=64,
-                              epochs=a.epochs, repeats=a.train_repeats, **summary(times),
-                              torch_accuracy=round(acc['torch'], 4), scratch_accuracy=round(acc['scratch'], 4),
-                              **env)), flush=True)
+        results.append(dict(benchmark='conv_backward_speed', what='train_cnn seconds per epoch, mnist_sample', bs=64,
+                            epochs=a.epochs, repeats=a.train_repeats, **summary(times),
+                            torch_accuracy=round(acc['torch'], 4), scratch_accuracy=round(acc['scratch'], 4), **env))
+        print(json.dumps(results[-1]), flush=True)
+    print('\n'.join(summary_lines(results, env)))
 
 if __name__ == '__main__': main()

@@ -317,6 +317,7 @@ CHECKERS = {  # checker: (a right answer, [(a wrong answer, words its message mu
         (lambda x, g, ks: -right_weight_grad(x, g, ks), 'the sign is flipped'),
         (lambda x, g, ks: right_weight_grad(x, g, ks).transpose(0, 1), 'C_out and C_in are swapped'),
         (lambda x, g, ks: right_weight_grad(x, g, ks).flip(-1, -2), 'rotated by 180 degrees'),
+        (lambda x, g, ks: right_weight_grad(x, g, ks).flip(-1), 'flipped along one axis'),
         (lambda x, g, ks: right_weight_grad(x, g, ks).transpose(-1, -2), 'kh and kw are swapped'),
         (lambda x, g, ks: right_weight_grad(x, g, ks) / x.shape[0], 'averaged over the batch (1/4'),
         (lambda x, g, ks: right_weight_grad(x, g, ks).flatten(1), 'wrong shape (3, 18): reshape to (3, 2, 3, 3)'),
@@ -337,6 +338,7 @@ CHECKERS = {  # checker: (a right answer, [(a wrong answer, words its message mu
         (lambda g, w: 2 * right_input_grad(g, w), 'scaled by 2')]),
     check_max_pool_grad: (right_pool_grad, [
         (lambda x, g: F.interpolate(g, scale_factor=2) / 4, 'spread evenly over the window'),
+        (lambda x, g: F.interpolate(g, scale_factor=2), 'copied to all 4 pixels of the window'),
         (lambda x, g: right_pool_grad(-x, g), 'wrong values'),
         (lambda x, g: g, 'wrong shape: expected (2, 3, 6, 6), got (2, 3, 3, 3)')]),
 }
