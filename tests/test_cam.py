@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from torchvision.models import resnet18, resnet34, resnet50
 from coursekit.cam import (grad_cam, class_activation_map, mean_activation_map, show_heatmap, CAMResult,
-                           reference_grad_cam, reference_grad_cam_resnet)
+                           reference_grad_cam, reference_grad_cam_resnet, grade_cam_map, grade_gradcam_weights)
 from coursekit.hooks import count_hooks
 
 torch.manual_seed(0)
@@ -195,3 +195,33 @@ def test_per_class_maps_on_a_two_object_photo(lite0):
         r = grad_cam(m, pair, layer, targets=[names.index('Egyptian cat'), names.index('espresso')]).map
         left = r[..., :r.shape[-1] // 2].sum((1, 2)) / r.sum((1, 2))
         assert left[0] >= 0.8 and 1 - left[1] >= 0.8, (layer, left)
+
+# ---------------- the exercises' checkers ----------------
+
+def graded(grader, fn):
+    "What `grader(fn)` returns, and the line it prints."
+    import contextlib, io
+    with contextlib.redirect_stdout(io.StringIO()) as out: ok = grader(fn)
+    return ok, out.getvalue().strip()
+
+@pytest.mark.parametrize('fn,ok,words', [
+    (lambda w, a: torch.einsum('nc,nchw->nhw', w, a), True, 'cam_map: correct!'),
+    (lambda w, a: (w[:, :, None, None] * a).mean(1), False, 'averaged over the 5 channels (1/5 of the answer)'),
+    (lambda w, a: (w[:, :, None, None] * a).sum((2, 3)), False, 'summed over the positions, (2, 5)'),
+    (lambda w, a: (w[:, :, None, None] * a).sum(1).relu(), False, 'only the positive part'),
+    (lambda w, a: (w[:, :, None, None] * a).sum(1)[0], False, 'wrong shape: expected (2, 3, 4), got (3, 4)'),
+    (lambda w, a: w @ a, False, 'raised RuntimeError')])
+def test_grade_cam_map(fn, ok, words):
+    got_ok, msg = graded(grade_cam_map, fn)
+    assert got_ok == ok and words in msg, msg
+
+@pytest.mark.parametrize('fn,ok,words', [
+    (lambda g: g.mean((2, 3)), True, 'channel_weights: correct!'),
+    (lambda g: g.mean(1), False, 'averaged over the channels, (2, 3, 4)'),
+    (lambda g: g.sum((2, 3)), False, 'summed over the 3x4 positions (12 times the answer)'),
+    (lambda g: g.abs().mean((2, 3)), False, 'keep the sign'),
+    (lambda g: g.mean((2, 3)).T, False, 'wrong shape: expected (2, 5), got (5, 2)'),
+    (lambda g: -g.mean((2, 3)), False, 'the sign is flipped')])
+def test_grade_gradcam_weights(fn, ok, words):
+    got_ok, msg = graded(grade_gradcam_weights, fn)
+    assert got_ok == ok and words in msg, msg
