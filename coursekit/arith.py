@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_strides_padding.ipynb #d304d3d0
 from __future__ import annotations
-import math
+import math, random
 from functools import partial
 import numpy as np
 import pandas as pd
@@ -13,13 +13,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from .core import check, check_int, check_model_input, check_module, draw_image
+from .exercises import diagnose, grade_function
 from .hooks import ModelState
 from .kernels import PADDING_MODES
 
 # %% auto #0
 __all__ = ['conv_out_size', 'conv_transpose_out_size', 'same_padding', 'pool_out_size', 'pad_modes', 'show_pad_modes',
            'leaf_layers', 'layer_geometry', 'example_input', 'trace_shapes', 'rf_step', 'chain_receptive_field',
-           'field_of', 'show_field', 'transposed_as_conv']
+           'field_of', 'show_field', 'transposed_as_conv', 'grade_conv_out_size', 'grade_rf_step', 'grade_conv_params']
 
 # %% ../nbs/02_strides_padding.ipynb #8dca8208
 _MINIMUM = dict(n=1, ks=1, stride=1, padding=0, dilation=1, output_padding=0, pad=0)  # the smallest size allowed
@@ -138,7 +139,8 @@ def show_pad_modes(x: torch.Tensor, # a small 2-D image (H, W), e.g. the matrix 
     for ax, (mode, v) in zip(axs, padded.items()):
         ax.imshow(v, cmap='Blues', vmin=0, vmax=float(x.max())); ax.set_title(mode)
         ax.add_patch(plt.Rectangle((pad - .5, pad - .5), x.shape[1], x.shape[0], fill=False, color='red', lw=2))
-        for (i, j), val in np.ndenumerate(v.int().numpy()): ax.text(j, i, val, ha='center', va='center')
+        for (i, j), val in np.ndenumerate(v.int().numpy()):  # white on the darkest cells
+            ax.text(j, i, val, ha='center', va='center', color='white' if val > .6 * float(x.max()) else 'black')
         ax.set_xticks([]); ax.set_yticks([])
     fig.suptitle(title or f"{pad} pixel{'s' * (pad > 1)} of padding (the original inside the red square)")
     plt.tight_layout()
@@ -167,7 +169,8 @@ def layer_geometry(m: nn.Module # a layer
     if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.LPPool2d)):
         k, s = _pair(m.kernel_size), _pair(m.kernel_size if m.stride is None else m.stride)  # stride None: the kernel
         pad = getattr(m, 'padding', 0)  # nn.LPPool2d has none
-        return k, s, None if isinstance(pad, str) else _pair(pad), _pair(getattr(m, 'dilation', 1))
+        if isinstance(pad, str): pad = {'valid': 0, 'same': None}[pad]  # the two names nn.Conv2d accepts
+        return k, s, None if pad is None else _pair(pad), _pair(getattr(m, 'dilation', 1))
     if isinstance(m, nn.PixelUnshuffle): return _pair(m.downscale_factor), _pair(m.downscale_factor), (0, 0), (1, 1)
     return None
 
@@ -205,20 +208,27 @@ def _trace_row(rows, name, m, inp, out):
         row['formula'] = _formulas(m, inp[0], out)
 
 # %% ../nbs/02_strides_padding.ipynb #600aa17a
+def _example(input_size, p):
+    "A zero batch of `input_size`, (C, H, W) or (N, C, H, W), like parameter `p`; an example tensor as it is."
+    size = tuple(input_size.shape) if isinstance(input_size, torch.Tensor) else input_size
+    check(isinstance(size, (tuple, list)) and len(size) in (3, 4) and all(isinstance(v, int) and v > 0 for v in size),
+          f'input_size must be (C, H, W) or (N, C, H, W) of positive ints, or an example tensor, got '
+          f'{f"a tensor of shape {size}" if isinstance(input_size, torch.Tensor) else repr(input_size)}')
+    if isinstance(input_size, torch.Tensor): return input_size if input_size.ndim == 4 else input_size[None]
+    return torch.zeros((1,) * (4 - len(size)) + tuple(size), device=p.device,
+                       dtype=p.dtype if p.is_floating_point() else torch.float32)
+
+# %% ../nbs/02_strides_padding.ipynb #a17e8773
 def example_input(model: nn.Module, # the model the input is for
-                  input_size: tuple # one input's size (C, H, W), no batch axis
+                  input_size # one input's size (C, H, W), a batch's (N, C, H, W), or an example tensor
                  ) -> torch.Tensor:
-    "A batch of one zero input of `input_size` in `model`'s dtype and device, checked against the model."
-    check_module(model)
-    check(isinstance(input_size, (tuple, list)) and len(input_size) == 3 and all(isinstance(v, int) and v > 0
-          for v in input_size), f'input_size must be (C, H, W) of positive ints, got {input_size!r}')
-    p = next(model.parameters(), torch.zeros(()))
-    x = torch.zeros(1, *input_size, dtype=p.dtype if p.is_floating_point() else torch.float32, device=p.device)
+    "A batch of zeros of `input_size` in `model`'s dtype and device (or the example given), checked against the model."
+    x = _example(input_size, next(check_module(model).parameters(), torch.zeros(())))
     return check_model_input(model, x, finite=False)
 
 # %% ../nbs/02_strides_padding.ipynb #9e1fe0a8
 def trace_shapes(model: nn.Module, # any model; its leaf layers are traced
-                 input_size: tuple # one input's size (C, H, W), no batch axis
+                 input_size # one input's size (C, H, W), a batch's (N, C, H, W), or an example tensor
                 ) -> 'pd.DataFrame':
     "One row per leaf layer, in the order first called: output shape, parameters, multiplications per image, formula."
     x, rows = example_input(model, input_size), {}
@@ -279,7 +289,7 @@ def _insert_zeros(x, stride):
 # %% ../nbs/02_strides_padding.ipynb #e618c1df
 def _borders(weight, padding, dilation):
     "The border around the zero-inserted input, (along the height, along the width): d(k-1) - p pixels each."
-    return tuple(dilation * (k - 1) - padding for k in weight.shape[-2:])
+    return tuple(dilation * (k - 1) - padding for k in weight.shape[-2:])  # negative: cropped
 
 # %% ../nbs/02_strides_padding.ipynb #73862b0c
 def _flipped(weight):
@@ -288,7 +298,7 @@ def _flipped(weight):
 
 # %% ../nbs/02_strides_padding.ipynb #4e29441b
 def _check_transposed(x, weight, stride, padding, output_padding, dilation):
-    "Clear errors for what `transposed_as_conv` can't compute: tensors, channels, sizes, padding."
+    "Clear errors for what `transposed_as_conv` can't compute: tensors, channels, sizes."
     for n, t in [('x', x), ('weight', weight)]:
         check(isinstance(t, torch.Tensor) and t.ndim == 4 and t.is_floating_point(), f'{n} must be a 4-D float '
               f'tensor, got {type(t).__name__} {tuple(getattr(t, "shape", ()))} {getattr(t, "dtype", "")}', TypeError)
@@ -296,8 +306,6 @@ def _check_transposed(x, weight, stride, padding, output_padding, dilation):
           f'{x.shape[1]} channels')
     for k, n in zip(weight.shape[-2:], x.shape[-2:]):  # the layer's sizes, along each axis
         conv_transpose_out_size(n, k, stride, padding, output_padding, dilation)
-    check(min(_borders(weight, padding, dilation)) >= 0,
-          f'padding must be at most dilation*(k-1) = {dilation * (min(weight.shape[-2:]) - 1)}, got {padding}')
 
 # %% ../nbs/02_strides_padding.ipynb #c8308585
 def transposed_as_conv(x: torch.Tensor, # input (N, C, H, W)
@@ -307,8 +315,111 @@ def transposed_as_conv(x: torch.Tensor, # input (N, C, H, W)
                        output_padding: int = 0, # added to one side of the output
                        dilation: int = 1 # spacing between kernel elements
                       ) -> tuple:
-    "`F.conv_transpose2d` computed as a direct convolution: insert zeros, pad, flip the kernel; returns (out, grid)."
+    "`F.conv_transpose2d` as a direct convolution: insert zeros, pad (or crop), flip the kernel; returns (out, grid)."
     _check_transposed(x, weight, stride, padding, output_padding, dilation)
     qh, qw = _borders(weight, padding, dilation)
     z = F.pad(_insert_zeros(x, stride), (qw, qw + output_padding, qh, qh + output_padding))
     return F.conv2d(z, _flipped(weight), dilation=dilation), z
+
+# %% ../nbs/02_strides_padding.ipynb #ac5fd60e
+def _cases(name, params, calls):
+    "Cases for `grade_function`: a label naming each argument (`conv_out_size(n=28, ks=3, ...)`) and the arguments."
+    return {f"{name}({', '.join(f'{p}={v}' for p, v in zip(params, c))})": c for c in calls}
+
+_SIZE_CASES = [(28, 3, 1, 0, 1), (5, 4, 1, 2, 1), (28, 3, 1, 1, 1), (28, 3, 2, 1, 1), (10, 3, 1, 0, 2)]  # the chapter's
+
+def _size_cases(seed):
+    "The chapter's five output sizes, then ten random valid ones: (n, ks, stride, padding, dilation)."
+    rng = random.Random(seed)
+    draws = [(rng.randint(5, 40), rng.randint(1, 7), rng.randint(1, 3), rng.randint(0, 3), rng.randint(1, 3))
+             for _ in range(40)]
+    valid = [c for c in draws if _span(c[1], c[4]) <= c[0] + 2 * c[3]][:10]
+    return _cases('conv_out_size', ('n', 'ks', 'stride', 'padding', 'dilation'), _SIZE_CASES + valid)
+
+# %% ../nbs/02_strides_padding.ipynb #5fe94720
+def _known_mistake(slips):
+    "A `mistake` for `grade_function`: `diagnose`'s message, plus the slip in `slips` (what: wrong formula) it matches."
+    def mistake(label, got, want, *args):
+        msg = diagnose(got, torch.as_tensor(want, dtype=torch.float), label)
+        if msg.endswith('correct!'): return None
+        same = lambda f: diagnose(got, torch.as_tensor(f(*args), dtype=torch.float)).endswith('correct!')
+        return next((f'{msg}: {what}' for what, f in slips.items() if same(f)), msg)
+    return mistake
+
+# %% ../nbs/02_strides_padding.ipynb #1dc8a6cd
+_SIZE_SLIPS = {  # what went wrong: the formula that goes wrong that way
+    'the + 1 is missing (a kernel that fits exactly still gives one output)':
+        lambda n, k, s, p, d: (n + 2 * p - d * (k - 1) - 1) // s,
+    'the padding is added once: it goes on both sides, 2*padding':
+        lambda n, k, s, p, d: (n + p - d * (k - 1) - 1) // s + 1,
+    'the dilation is missing: the kernel spans dilation*(ks-1)+1 pixels': lambda n, k, s, p, d: (n + 2*p - k) // s + 1,
+    'rounded up: a window that runs past the padded input does not count (use //)':
+        lambda n, k, s, p, d: -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1,
+}
+
+def grade_conv_out_size(fn, # your conv_out_size(n, ks, stride, padding, dilation)
+                        seed: int = 0 # picks the random cases
+                       ) -> bool:
+    "Check your output size against `conv_out_size` on the chapter's cases and random ones; prints what is wrong."
+    return grade_function(fn, _size_cases(seed), conv_out_size, _known_mistake(_SIZE_SLIPS), 'conv_out_size')
+
+# %% ../nbs/02_strides_padding.ipynb #4cd1a253
+def _rf_cases(seed):
+    "The chapter's two stride-2 layers, then a random chain of ten: (rf, jump, start, k, s, p, d) each."
+    rng, state, calls = random.Random(seed), (1, 1, 0.5), [(1, 1, 0.5, 3, 2, 1, 1), (3, 2, 0.5, 3, 2, 1, 1)]
+    for _ in range(10):
+        layer = (rng.randint(1, 7), rng.randint(1, 2), rng.randint(0, 3), rng.randint(1, 3))
+        calls.append(state + layer); state = rf_step(*state, *layer)
+    return _cases('rf_step', ('rf', 'jump', 'start', 'k', 's', 'p', 'd'), calls)
+
+# %% ../nbs/02_strides_padding.ipynb #a24f7bab
+_RF_SLIPS = {  # what went wrong: the recurrence that goes wrong that way
+    'the jump from after the layer was used: rf and start grow with the jump from before it':
+        lambda rf, j, st, k, s, p, d: (rf + d * (k - 1) * j * s, j * s, st + (d * (k - 1) / 2 - p) * j * s),
+    'the dilation is missing: the kernel spans d*(k-1)+1 pixels':
+        lambda rf, j, st, k, s, p, d: (rf + (k - 1) * j, j * s, st + ((k - 1) / 2 - p) * j),
+    'the padding moves the first centre back, not forward: start + (d*(k-1)/2 - p)*jump':
+        lambda rf, j, st, k, s, p, d: (rf + d * (k - 1) * j, j * s, st + (p - d * (k - 1) / 2) * j),
+    'the first centre moves by half the kernel\'s span, d*(k-1)/2, not all of it':
+        lambda rf, j, st, k, s, p, d: (rf + d * (k - 1) * j, j * s, st + (d * (k - 1) - p) * j),
+}
+
+def _rf_mistake(label, got, want, *args):
+    "What is wrong with an (rf, jump, start): the wrong numbers by name, and the slip that explains them."
+    if got.shape != (3,): return diagnose(got, torch.tensor(want, dtype=torch.float), label)
+    named = zip(('rf', 'jump', 'start'), want, got.tolist())
+    wrong = [f'{n} should be {w:g}, got {g:g}' for n, w, g in named if g != w]
+    slip = next((f' ({what})' for what, f in _RF_SLIPS.items() if got.tolist() == list(f(*args))), '')
+    return f"{label}: {'; '.join(wrong)}{slip}" if wrong else None
+
+# %% ../nbs/02_strides_padding.ipynb #d41ecb56
+def grade_rf_step(fn, # your rf_step(rf, jump, start, k, s, p, d)
+                  seed: int = 0 # picks the random chain of layers
+                 ) -> bool:
+    "Check your receptive-field recurrence against `rf_step` on a chain of random layers; prints what is wrong."
+    return grade_function(fn, _rf_cases(seed), rf_step, _rf_mistake, 'rf_step')
+
+# %% ../nbs/02_strides_padding.ipynb #d82ebf12
+def _conv_params(ni, nf, ks, bias): return sum(p.numel() for p in nn.Conv2d(ni, nf, ks, bias=bias).parameters())
+
+def _params_cases(seed):
+    "simple_cnn's third and first layers, a 64-channel resnet conv (no bias), then eight random: (ni, nf, ks, bias)."
+    rng = random.Random(seed)
+    calls = [(8, 16, 3, True), (1, 4, 3, True), (64, 64, 3, False)]
+    calls += [(rng.randint(1, 64), rng.randint(1, 64), rng.randint(1, 7), rng.random() < 0.5) for _ in range(8)]
+    return _cases('conv_params', ('ni', 'nf', 'ks', 'bias'), calls)
+
+# %% ../nbs/02_strides_padding.ipynb #0de1eee1
+_PARAM_SLIPS = {  # what went wrong: the count that goes wrong that way
+    'the biases are missing: one per output channel': lambda ni, nf, k, b: ni * nf * k * k,
+    'biases counted although bias=False': lambda ni, nf, k, b: ni * nf * k * k + nf,
+    'a kernel has ks*ks weights per input channel, not ks': lambda ni, nf, k, b: ni * nf * k + nf * b,
+    'each kernel sees every input channel: ni*ks*ks weights per output channel':
+        lambda ni, nf, k, b: nf * k * k + nf * b,
+}
+
+def grade_conv_params(fn, # your conv_params(ni, nf, ks, bias)
+                      seed: int = 0 # picks the random layers
+                     ) -> bool:
+    "Check your parameter count of `nn.Conv2d(ni, nf, ks, bias=bias)` against PyTorch's; prints what is wrong."
+    return grade_function(fn, _params_cases(seed), _conv_params, _known_mistake(_PARAM_SLIPS), 'conv_params')

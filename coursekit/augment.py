@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import pandas as pd
 import torch
+from .core import quiet_fastai; quiet_fastai()  # fastai's import warns about torch.jit.script
 from fastai.data.core import DataLoaders
 from fastai.torch_core import TensorImage
 from fastai.vision.augment import aug_transforms, Rotate, Brightness, Contrast, Warp, Flip

@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn import init
 from fastcore.basics import patch, patch_to
+from .core import quiet_fastai; quiet_fastai()  # fastai's import warns about torch.jit.script
 from fastai.callback.core import Callback
 from .core import as_pair, check, check_int, check_module, check_tensor
 from .arith import conv_out_size, pool_out_size

@@ -4,7 +4,7 @@
 
 # %% ../nbs/80_core.ipynb #ea8ad938
 from __future__ import annotations
-import math, sys
+import importlib, math, re, sys, warnings
 import numpy as np
 import torch
 import torch.nn as nn
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 # %% auto #0
 __all__ = ['DATASETS', 'validator', 'caller', 'fail', 'check', 'check_int', 'as_pair', 'check_positive', 'check_seed',
            'check_one_of', 'check_data', 'check_tensor', 'check_channels_first', 'check_image', 'check_module',
-           'check_callable', 'check_model_input', 'resolve_device', 'draw_image', 'image_grid']
+           'check_callable', 'check_model_input', 'resolve_device', 'quiet_fastai', 'draw_image', 'image_grid']
 
 # %% ../nbs/80_core.ipynb #1c8d0de9
 _VALIDATORS = set()  # code objects of the checks: skipped when looking for the function the user called
@@ -238,6 +238,16 @@ def resolve_device(device=None # 'cpu', 'cuda', 'cuda:1', 'mps', a torch.device,
     if d.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
         raise ValueError('device mps was requested but Apple MPS is not available here')
     return d
+
+# %% ../nbs/80_core.ipynb #b1bcc0bc
+_JIT_WARNING = '`torch.jit.script` is deprecated'
+
+def quiet_fastai():
+    "Import fastai's `layers` module once, hiding the FutureWarning its import raises (it calls torch.jit.script)."
+    if 'fastai.layers' in sys.modules: return
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message=re.escape(_JIT_WARNING), category=FutureWarning)
+        importlib.import_module('fastai.layers')
 
 # %% ../nbs/80_core.ipynb #97188317
 def draw_image(img: torch.Tensor, # (H, W), (1, H, W) or (3, H, W), values in [0, 1]

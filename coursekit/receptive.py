@@ -18,9 +18,8 @@ from .arith import example_input, field_of, layer_geometry, leaf_layers, pool_ou
 __all__ = ['trace_order', 'receptive_field', 'empirical_receptive_field', 'predicted_box']
 
 # %% ../nbs/85_receptive.ipynb #03a9d50a
-def _rf_step(info, m):
-    "`info` ((rf, jump, start), each an (H, W) pair) after layer `m`: `rf_step` on each axis; unchanged if no window."
-    g = layer_geometry(m)
+def _rf_step(info, g):
+    "`info` ((rf, jump, start), each an (H, W) pair) after a layer of geometry `g`: `rf_step` per axis (g None: same)."
     if g is None: return info
     axes = zip(*(v if v is not None else (None, None) for v in g))  # per axis: (k, s, p, d); p None for 'same'
     return tuple(zip(*(rf_step(*i, *a) for i, a in zip(zip(*info), axes))))
@@ -29,13 +28,54 @@ def _rf_step(info, m):
 _POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.Dropout,
               nn.Dropout2d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.ELU, nn.Hardswish, nn.PReLU,
               nn.Hardsigmoid, nn.Mish, nn.Softplus, nn.LayerNorm, nn.AlphaDropout, nn.Hardtanh)
-_GLOBAL = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Linear)
+_ADAPTIVE = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+_GLOBAL = _ADAPTIVE + (nn.Flatten, nn.Linear)
 _POINTWISE_FNS = {'add', 'iadd', 'sub', 'mul', 'imul', 'truediv', 'neg', 'cat', 'relu', 'relu_', 'relu6', 'sigmoid',
                   'tanh', 'silu', 'gelu', 'hardswish', 'hardsigmoid', 'leaky_relu', 'elu', 'hardtanh', 'clamp',
                   'dropout', 'batch_norm', 'layer_norm', 'add_', 'mul_', 'sigmoid_', 'contiguous', 'clone', 'float',
                   'to', 'type_as', 'unsqueeze', 'getattr', 'chunk', 'split', 'stochastic_depth', 'channel_shuffle'}
 _GLOBAL_FNS = {'mean', 'adaptive_avg_pool2d', 'adaptive_max_pool2d', 'linear', 'amax', 'sum'}
 _SHAPE_FNS = {'size', 'dim', 'flatten', 'view', 'reshape', 'squeeze', 'permute', 'transpose'}  # maps only if 4-D
+
+# %% ../nbs/85_receptive.ipynb #4b59980d
+def _adaptive_window(n, out):
+    "PyTorch's adaptive pooling windows from n pixels to `out`: (kernel, stride) when they are all alike, else None."
+    starts, ends = [i * n // out for i in range(out)], [-(-(i + 1) * n // out) for i in range(out)]
+    widths, steps = {e - b for b, e in zip(starts, ends)}, {b - a for a, b in zip(starts, starts[1:])}
+    return (widths.pop(), steps.pop() if steps else n) if len(widths) == 1 and len(steps) <= 1 else None
+
+# %% ../nbs/85_receptive.ipynb #ea3ec334
+def _adaptive_geometry(name, in_hw, out_hw):
+    "Kernel, stride, padding, dilation pairs of adaptive pooling `name` from (H, W) `in_hw` to `out_hw`."
+    wins = [_adaptive_window(n, o) for n, o in zip(in_hw, out_hw)]
+    check(None not in wins, f'adaptive pooling {name!r} from {in_hw[0]}x{in_hw[1]} to {out_hw[0]}x{out_hw[1]} has '
+          f'windows of different sizes or steps, which no kernel and stride describe; choose an input size that '
+          f'makes them alike (a multiple of the output), or use empirical_receptive_field to measure it')
+    (kh, sh), (kw, sw) = wins
+    return (kh, kw), (sh, sw), (0, 0), (1, 1)
+
+# %% ../nbs/85_receptive.ipynb #73b2e17d
+_TF_SAME = ('Conv2dSame', 'MaxPool2dSame', 'AvgPool2dSame')  # timm's layers that pad as TF's 'SAME', in `forward`
+
+def _tf_same(m):
+    "Is `m` one of timm's TF 'same' layers (padding computed from the input's size), or a subclass of one?"
+    return any(c.__name__ in _TF_SAME and c.__module__.startswith('timm.') for c in type(m).__mro__)
+
+def _same_pads(m, hw):
+    "The padding (left, right, top, bottom), as `F.pad` takes it, that timm's TF 'same' layer `m` adds to (H, W) `hw`."
+    from timm.layers.padding import get_same_padding  # lazy: timm is loaded already when a model holds its layers
+    k, s, _, d = layer_geometry(m)
+    (t, b), (l, r) = ((p // 2, p - p // 2) for p in map(get_same_padding, hw, k, s, d))
+    return l, r, t, b
+
+# %% ../nbs/85_receptive.ipynb #afcdb57f
+def _geometry(name, m, in_hw, out_hw):
+    "Kernel, stride, padding, dilation pairs of layer `m` on an input of (H, W) `in_hw`, whose output is `out_hw`."
+    if isinstance(m, _ADAPTIVE): return _adaptive_geometry(name, in_hw, out_hw)
+    g = layer_geometry(m)
+    if g is None or not _tf_same(m): return g
+    left, _, top, _ = _same_pads(m, in_hw)
+    return g[0], g[1], (top, left), g[3]
 
 # %% ../nbs/85_receptive.ipynb #e779972b
 def _union(infos):
@@ -105,16 +145,30 @@ def _rf_row(name, m, info):
     return dict(layer=name, type=m if isinstance(m, str) else type(m).__name__, rf=one(tuple(fix(v) for v in rf)),
                 jump=one(tuple(fix(v) for v in jump)), start=one(tuple(fix(v) for v in start)))
 
-def _module_step(name, m, info):
-    "The info after leaf module `m`, or None for global layers (the map ends there)."
-    if isinstance(m, _GLOBAL): return None
-    if not isinstance(m, _POINTWISE) and layer_geometry(m) is None: _unmodelled('layer', f'{name} ({type(m).__name__})')
-    return _rf_step(info, m)
+def _module_step(name, m, info, in_hw, out_hw):
+    "The info after leaf module `m` on an input of (H, W) `in_hw`, or None where the map ends (global layers)."
+    to_grid = isinstance(m, _ADAPTIVE) and out_hw not in (None, (1, 1))  # adaptive pooling to a grid: windows
+    if isinstance(m, _GLOBAL) and not to_grid: return None
+    if not (to_grid or isinstance(m, _POINTWISE) or layer_geometry(m)):
+        _unmodelled('layer', f'{name} ({type(m).__name__})')
+    return _rf_step(info, _geometry(name, m, in_hw, out_hw))
 
 # %% ../nbs/85_receptive.ipynb #7e94af27
 def _out_shape(node):
     meta = node.meta.get('tensor_meta')
     return tuple(meta.shape) if meta is not None and hasattr(meta, 'shape') else None
+
+def _hw(shape): return tuple(shape[-2:]) if shape is not None and len(shape) >= 4 else None  # a map's (H, W)
+
+def _no_map(node):
+    "Did the traced node give something other than tensors: a number, a shape, a bool (timm's `x.ndim == 4`)?"
+    t = node.meta.get('type')
+    return t is not None and (issubclass(t, torch.Size) or not issubclass(t, (torch.Tensor, tuple, list)))
+
+def _node_hw(node):
+    "The (H, W) of a traced node's first input and of its output (None where not a map)."
+    ins = node.all_input_nodes
+    return _hw(_out_shape(ins[0])) if ins else None, _hw(_out_shape(node))
 
 def _pointwise_or_end(info, shape):
     "Reshapes, permutes and linear layers act pixel by pixel while the result is still a map (4-D or more)."
@@ -124,12 +178,16 @@ def _global_or_not(info, shape):
     "A reduction over the whole grid (to 1x1, or fewer dimensions) sees the whole input; one over channels does not."
     return info if shape is not None and len(shape) >= 4 and shape[-2:] != (1, 1) else _whole(info)
 
-def _propagate_shapes(model, gm, input_size):
-    "Record every node's output shape (`node.meta['tensor_meta']`) with one forward pass, leaving the model as found."
+def _adaptive_step(name, info, in_hw, out_hw):
+    "Adaptive pooling: to 1x1 (or to no map) every unit sees the whole input; to a larger grid, its windows."
+    return _whole(info) if out_hw in (None, (1, 1)) else _rf_step(info, _adaptive_geometry(name, in_hw, out_hw))
+
+def _propagate_shapes(model, gm, x):
+    "Record every node's output shape (`node.meta['tensor_meta']`) with one forward pass on `x`, leaving the model."
     from torch.fx.passes.shape_prop import ShapeProp  # lazy: only receptive_field needs it
     with ModelState(model):
         model.eval()
-        with torch.no_grad(): ShapeProp(gm).propagate(example_input(model, input_size))
+        with torch.no_grad(): ShapeProp(gm).propagate(x)
 
 # %% ../nbs/85_receptive.ipynb #709f0c72
 def _node_step(node, info, mods, rows):
@@ -141,36 +199,49 @@ def _node_step(node, info, mods, rows):
         return new
     if node.op == 'call_module':
         m = mods[node.target]
-        if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-            return row(node.target, m, _global_or_not(info, shape))
+        if isinstance(m, _ADAPTIVE): return row(node.target, m, _adaptive_step(node.target, info, *_node_hw(node)))
         if isinstance(m, _GLOBAL): return row(node.target, m, _pointwise_or_end(info, shape))
-        return row(node.target, m, _module_step(node.target, m, info))
+        return row(node.target, m, _module_step(node.target, m, info, *_node_hw(node)))
     if node.op not in ('call_function', 'call_method'): return info
     name = _fn_name(node)
-    if (m := _pool_module(node, name)) is not None: return row(node.name, m, _rf_step(info, m))
+    if (m := _pool_module(node, name)) is not None: return row(node.name, m, _rf_step(info, layer_geometry(m)))
     if name == 'getitem': return _slice_step(info, node)
+    if name in ('adaptive_avg_pool2d', 'adaptive_max_pool2d'):
+        return row(node.name, name, _adaptive_step(node.name, info, *_node_hw(node)))
     if name in _GLOBAL_FNS: return _global_or_not(info, shape)
     if name in _SHAPE_FNS: return _pointwise_or_end(info, shape)
     if name in _POINTWISE_FNS: return row(node.name, 'cat', info) if name == 'cat' else info
     _unmodelled('the operation', f'{name} ({node.name})')
 
 # %% ../nbs/85_receptive.ipynb #bb2e3c94
-def trace_order(model: nn.Module, # any model
-                input_size: tuple # one input's size (C, H, W)
-               ) -> list:
-    "Leaf layers `(name, module)` in the order a forward pass first calls them."
-    x, order = example_input(model, input_size), []
+def _first_calls(model, x):
+    "`(name, module, input (H, W), output (H, W))` of each leaf layer, in the order a forward pass on `x` calls them."
+    order = {}
     def first_call(name):
         def f(m, i, o):
-            if all(n != name for n, _ in order): order.append((name, m))
+            if name not in order: order[name] = (name, m, _hw(getattr(i[0], 'shape', None)) if i else None,
+                                                 _hw(getattr(o, 'shape', None)))
         return f
     with ModelState(model) as state:
         for name, m in leaf_layers(model): state.hook(m, first_call(name))
         model.eval()
         with torch.no_grad(): model(x)
-    return order
+    return list(order.values())
+
+# %% ../nbs/85_receptive.ipynb #8edd02e2
+def trace_order(model: nn.Module, # any model
+                input_size # one input's size (C, H, W), a batch's (N, C, H, W), or an example tensor
+               ) -> list:
+    "Leaf layers `(name, module)` in the order a forward pass first calls them."
+    return [(name, m) for name, m, *_ in _first_calls(model, example_input(model, input_size))]
 
 # %% ../nbs/85_receptive.ipynb #a612843e
+class _Tracer(torch.fx.Tracer):
+    "torch.fx's tracer, with timm's TF 'same' layers kept as leaves, like PyTorch's own layers."
+    def is_leaf_module(self, m, qualname): return _tf_same(m) or super().is_leaf_module(m, qualname)
+
+def _traced(model): return torch.fx.GraphModule(model, _Tracer().trace(model))  # the model's graph, shapes to come
+
 _START = ((1, 1), (1, 1), (0.5, 0.5))  # before the first layer: a pixel sees itself; pixel i's centre is at i + 0.5
 
 def _graph_rows(model, gm):
@@ -179,26 +250,27 @@ def _graph_rows(model, gm):
     for node in gm.graph.nodes:
         if node.op == 'placeholder': infos[node] = _START; continue
         ins = [infos[a] for a in node.all_input_nodes if a in infos]
-        if ins and (new := _node_step(node, _union(ins), mods, rows)) is not None: infos[node] = new
+        if ins and not _no_map(node) and (new := _node_step(node, _union(ins), mods, rows)) is not None:
+            infos[node] = new
     return rows
 
-def _chain_rows(model, input_size):
-    "The table's rows with the leaf layers as a chain, in call order, up to the first global one."
+def _chain_rows(model, x):
+    "The table's rows with the leaf layers as a chain, in the order a forward pass on `x` calls them, to a global one."
     info, rows = _START, []
-    for name, m in trace_order(model, input_size):
-        if (info := _module_step(name, m, info)) is None: break
+    for name, m, in_hw, out_hw in _first_calls(model, x):
+        if (info := _module_step(name, m, info, in_hw, out_hw)) is None: break
         rows.append(_rf_row(name, m, info))
     return rows
 
 # %% ../nbs/85_receptive.ipynb #f936c74c
 def receptive_field(model: nn.Module, # a CNN; ResNet-style branches are followed with torch.fx
-                    input_size: tuple # one input's size (C, H, W), used to check that the model runs
+                    input_size # one input's size (C, H, W), a batch's (N, C, H, W), or an example tensor
                    ) -> 'pd.DataFrame':
     "One row per layer on the way to global pooling: field `rf` (inf: the whole input), `jump`, `start` (1st centre)."
-    example_input(model, input_size)  # checks model and input_size; the passes below run the model
-    try: gm = torch.fx.symbolic_trace(model); _propagate_shapes(model, gm, input_size)
+    x = example_input(model, input_size)[:1]  # checks model and input_size; one input is enough
+    try: gm = _traced(model); _propagate_shapes(model, gm, x)
     except Exception: gm = None  # not traceable (data-dependent control flow, ...)
-    rows = _chain_rows(model, input_size) if gm is None else _graph_rows(model, gm)
+    rows = _chain_rows(model, x) if gm is None else _graph_rows(model, gm)
     mods, windows = dict(model.named_modules()), ('Conv2d', 'MaxPool2d', 'AvgPool2d', 'LPPool2d', 'PixelUnshuffle')
     check(any(r['type'] in windows or isinstance(mods.get(r['layer']), nn.Conv2d) for r in rows),
           'the model has no convolution or pooling layer before its global pooling: no receptive field to compute')
@@ -218,22 +290,29 @@ def _window_mean(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=F
     return cols.view(x.shape[0], x.shape[1], k[0] * k[1], *out).mean(2)
 
 class _WindowMean(nn.Module):
+    "A max pooling layer's windows, averaged (after the padding that timm's `MaxPool2dSame` adds in `forward`)."
     def __init__(self, pool): super().__init__(); self.pool = pool
     def forward(self, x):
         p = self.pool
+        if _tf_same(p): x = F.pad(x, _same_pads(p, x.shape[-2:]))
         return _window_mean(x, p.kernel_size, p.stride, p.padding, p.dilation, p.ceil_mode)
 
 # %% ../nbs/85_receptive.ipynb #1cbeb3f1
+def _adaptive_mean(x, output_size, return_indices=False): return F.adaptive_avg_pool2d(x, output_size)  # same windows
+
+_MEANS = {F.max_pool2d: _window_mean, F.adaptive_max_pool2d: _adaptive_mean}  # max pools in `forward`, as means
+
+# %% ../nbs/85_receptive.ipynb #35fa3189
 class _Leaves(torch.fx.Tracer):
     "Traces one module's own `forward`: its submodules are called, not traced through."
     def is_leaf_module(self, m, qualname): return True
 
 def _mean_pools(module):
-    "`module`, or a GraphModule running its `forward` with the calls of `F.max_pool2d` replaced by `_window_mean`."
+    "`module`, or a GraphModule running its `forward` with its max pooling calls replaced by their means (`_MEANS`)."
     try: graph = _Leaves().trace(module)
     except Exception: return module  # not traceable: left as it is
-    pools = [n for n in graph.nodes if n.op == 'call_function' and n.target is F.max_pool2d]
-    for n in pools: n.target = _window_mean
+    pools = [n for n in graph.nodes if n.op == 'call_function' and n.target in _MEANS]
+    for n in pools: n.target = _MEANS[n.target]
     return torch.fx.GraphModule(module, graph) if pools else module
 
 def _swap_functional_pools(module):
@@ -248,6 +327,7 @@ def _swap_modules(parent):
     "Max pooling layers to window means, pixel-wise layers to the identity, in place."
     for n, c in parent.named_children():
         if isinstance(c, nn.MaxPool2d): setattr(parent, n, _WindowMean(c))
+        elif isinstance(c, nn.AdaptiveMaxPool2d): setattr(parent, n, nn.AdaptiveAvgPool2d(c.output_size))
         elif isinstance(c, _POINTWISE): setattr(parent, n, nn.Identity())
         else: _swap_modules(c)
 
@@ -263,16 +343,16 @@ def _structural_copy(model):
 
 # %% ../nbs/85_receptive.ipynb #dac64513
 def empirical_receptive_field(model: nn.Module, # a CNN (left untouched: a copy is measured)
-                              input_size: tuple, # one input's size (C, H, W)
+                              input_size, # one input's size (C, H, W), a batch's (N, C, H, W), or an example tensor
                               layer: str, # name of the layer whose unit is measured
                               unit: tuple = None # (row, col) in that layer's output; None: the centre
                              ) -> tuple:
     "Bounding box `(top, bottom, left, right)` of the input pixels that `unit` of `layer` depends on (by autograd)."
     check(isinstance(layer, str), f'layer must be a module name of the model, got {layer!r}', TypeError)
-    example_input(model, input_size)  # checks input_size
+    shape = example_input(model, input_size).shape[1:]  # checks input_size; one input of ones is measured
     m = _structural_copy(model)
     target, store = get_layer(m, layer), {}
-    x = torch.ones(1, *input_size, dtype=torch.float64, requires_grad=True)
+    x = torch.ones(1, *shape, dtype=torch.float64, requires_grad=True)
     with ModelState(m) as s:
         s.hook(target, lambda mod, i, o: store.__setitem__('out', o))
         m(x)
