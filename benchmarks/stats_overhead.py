@@ -1,42 +1,78 @@
-"""Cost of recording activation statistics: seconds per epoch without statistics, with coursekit's ActivationRecorder
-and with fastai's ActivationStats (with_hist=True), on the fast data path. Prints one JSON line. Not part of CI's
-pass/fail.
+"""Cost of recording activation statistics: an epoch without statistics, with coursekit's ActivationRecorder and with
+fastai's ActivationStats (with_hist=True), on the fast data path, for the 10-class model without batchnorm
+(5 hooked layers) and with it (10 hooked layers). Not part of CI's pass/fail.
 
-    python benchmarks/stats_overhead.py [--epochs 3] [--bs 64] [--device cpu|cuda]
+    OMP_NUM_THREADS=1 python benchmarks/stats_overhead.py [--epochs 3] [--bs 64] [--repeats 3] [--device cpu|cuda]
 
-Steady state: the fastest epoch after the first, each configuration run `--repeats` times, best kept;
-for the 10-class simple_cnn without batchnorm (5 hooked layers) and with it (10 hooked layers).
+Each repeat trains the three configurations one after the other (alternating, so that a change in the machine's load
+hits all three alike) and keeps each one's fastest epoch after the first (the first warms up). An epoch is measured
+twice: wall-clock seconds and CPU seconds of this process (`time.process_time()`, which a busy machine disturbs much
+less; with one thread it is the work done). A ratio is taken within one repeat; printed: its median over the repeats
+and its spread (min-max). One line per ratio, then everything as one JSON line.
 """
-import argparse, json, os, platform, warnings
+import argparse, json, os, platform, statistics, time, warnings
 warnings.filterwarnings('ignore')
 import torch
+from fastai.callback.core import Callback
 from fastai.callback.hook import ActivationStats as FastaiActivationStats
 from coursekit.core import resolve_device
 from coursekit.cnn import train_cnn, default_model
 from coursekit.stats import ActivationRecorder
 
-def epoch_seconds(cbs_fn, epochs, bs, device, repeats, bn):
-    best = float('inf')
-    for _ in range(repeats):
-        learn = train_cnn('mnist', epochs=epochs, bs=bs, lr=0.06, device=device, cbs=cbs_fn(), progress=False,
-                          model=default_model("mnist", bn=bn))
-        best = min(best, min(h['seconds'] for h in learn.epoch_history.history[1:]))
-    return best
+class EpochClock(Callback):
+    "Wall and CPU seconds of each epoch (training and validation)."
+    order = -100  # before every other callback's before_epoch
+    def before_fit(self): self.wall, self.cpu = [], []
+    def before_epoch(self): self.t0, self.c0 = time.perf_counter(), time.process_time()
+    def after_epoch(self):
+        if torch.cuda.is_available(): torch.cuda.synchronize()
+        self.wall.append(time.perf_counter() - self.t0); self.cpu.append(time.process_time() - self.c0)
+
+CONFIGS = {'none': lambda: [], 'ours': lambda: [ActivationRecorder()],
+           'fastai': lambda: [FastaiActivationStats(with_hist=True)]}
+
+def best_epoch(cbs, epochs, bs, device, bn):
+    "(wall, cpu) seconds of the fastest epoch after the first."
+    clock = EpochClock()
+    train_cnn('mnist', epochs=epochs, bs=bs, lr=0.06, device=device, cbs=cbs + [clock], progress=False,
+              model=default_model('mnist', bn=bn))
+    return min(clock.wall[1:] or clock.wall), min(clock.cpu[1:] or clock.cpu)
+
+def summary(values):
+    return dict(median=round(statistics.median(values), 3), min=round(min(values), 3), max=round(max(values), 3),
+                each=[round(v, 3) for v in values])
+
+def measure(bn, a, dev):
+    "Per repeat, each configuration's best epoch; the ratios to 'none' within each repeat."
+    runs = {k: [] for k in CONFIGS}
+    for _ in range(a.repeats):
+        for name, cbs in CONFIGS.items(): runs[name].append(best_epoch(cbs(), a.epochs, a.bs, dev, bn))
+    out = dict(model='simple_cnn 10-class' + (' + batchnorm' if bn else ''), hooked_layers=10 if bn else 5)
+    for i, clock in enumerate(('wall', 'cpu')):
+        out[f'{clock}_seconds_per_epoch'] = {k: summary([r[i] for r in v]) for k, v in runs.items()}
+        for k in ('ours', 'fastai'):
+            out[f'{k}_vs_none_{clock}'] = summary([o[i] / n[i] for o, n in zip(runs[k], runs['none'])])
+    return out
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--epochs', type=int, default=3); ap.add_argument('--bs', type=int, default=64)
-    ap.add_argument('--repeats', type=int, default=2); ap.add_argument('--device', default=None)
+    ap.add_argument('--repeats', type=int, default=3); ap.add_argument('--device', default=None)
     a = ap.parse_args()
     dev = resolve_device(a.device)
     res = dict(benchmark='stats_overhead', device=str(dev), machine=platform.machine(), bs=a.bs, epochs=a.epochs,
-               threads=torch.get_num_threads(), omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'default'), models=[])
-    for bn in (False, True):  # 5 hooked layers (convs) or 10 (convs and batchnorms)
-        t = {name: epoch_seconds(f, a.epochs, a.bs, dev, a.repeats, bn) for name, f in
-             [('none', lambda: []), ('ours', lambda: [ActivationRecorder()]), ('fastai', lambda: [FastaiActivationStats(with_hist=True)])]}
-        res['models'].append(dict(model='simple_cnn 10-class' + (' + batchnorm' if bn else ''), seconds_per_epoch={k: round(v, 3) for k, v in t.items()},
-                                  ours_vs_none=round(t['ours'] / t['none'], 3), fastai_vs_none=round(t['fastai'] / t['none'], 3),
-                                  ours_vs_fastai=round(t['ours'] / t['fastai'], 3)))
+               repeats=a.repeats, threads=torch.get_num_threads(),
+               omp_num_threads=os.environ.get('OMP_NUM_THREADS', 'unset'), models=[])
+    if dev.type == 'cpu' and torch.get_num_threads() > 1:
+        print(f'note: {torch.get_num_threads()} threads; CPU time adds them up (set OMP_NUM_THREADS=1)')
+    for bn in (False, True):
+        m = measure(bn, a, dev); res['models'].append(m)
+        for clock in ('wall', 'cpu'):
+            s = m[f'{clock}_seconds_per_epoch']
+            print(f"{m['model']:32s} {clock:4s}: none {s['none']['median']:.3f} s/epoch; " + '; '.join(
+                f"{k} {s[k]['median']:.3f} s, {m[f'{k}_vs_none_{clock}']['median']:.3f}x "
+                f"({m[f'{k}_vs_none_{clock}']['min']:.3f}-{m[f'{k}_vs_none_{clock}']['max']:.3f})"
+                for k in ('ours', 'fastai')), flush=True)
     print(json.dumps(res))
 
 if __name__ == '__main__': main()

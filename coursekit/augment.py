@@ -16,7 +16,7 @@ from .core import (
     image_grid, resolve_device)
 from .data import load_mnist, TensorDataLoader
 from .cnn import train_cnn
-from .exercises import diagnose, grade_function
+from .exercises import first_slip, grade_function, matches
 from fastprogress import progress_bar
 
 # %% auto #0
@@ -203,16 +203,6 @@ def augmentation_experiment(n_train: int = 500, # training images (the first of 
             rows.append(dict(seed=seed, augmentation=aug, **_one_run(dls, seed, epochs=epochs, lr=lr, device=dev)))
     return pd.DataFrame(rows)
 
-# %% ../nbs/06_augmentation.ipynb #54c5d316
-def _first_slip(label: str, # the case, which starts the message
-                got, # the learner's answer
-                want, # the right answer
-                slips: dict): # message: the wrong answer that slip gives
-    "None if `got` is right; else the message of the first slip that gives `got`, else `diagnose`'s."
-    msg = diagnose(got, torch.as_tensor(want), label)
-    if msg.endswith('correct!'): return None
-    return next((f'{label}: {m}' for m, wrong in slips.items() if diagnose(got, wrong).endswith('correct!')), msg)
-
 # %% ../nbs/06_augmentation.ipynb #d28e4cc5
 FLIP_SLIPS = {  # what a wrong horizontal flip did: the batch it gives from the batch x
     'unchanged: nothing is flipped': lambda x: x,
@@ -227,9 +217,10 @@ FLIP_SLIPS = {  # what a wrong horizontal flip did: the batch it gives from the 
 def grade_hflip(fn # your hflip(xb): a batch (N, C, H, W), each image mirrored left to right
                ) -> bool:
     "Check your horizontal flip of a batch against fastai's `Flip` on seeded batches; prints what is wrong."
-    check_callable(fn, 'fn'); g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(0)
     cases = {f'hflip(batch {s})': (torch.rand(*s, generator=g),) for s in [(4, 3, 5, 7), (2, 1, 6, 9)]}
-    slip = lambda label, got, want, xb: _first_slip(label, got, want, {m: f(xb) for m, f in FLIP_SLIPS.items()})
+    slip = lambda label, got, want, xb: first_slip(label, got, want,
+                                                 [(matches(got, f(xb)), m) for m, f in FLIP_SLIPS.items()])
     return grade_function(fn, cases, lambda xb: augment(xb, [Flip(p=1.)]), slip, name='hflip')
 
 # %% ../nbs/06_augmentation.ipynb #f754b2d5
@@ -249,10 +240,11 @@ def _ink_slips(xb, # the batch
 def grade_ink(fn # your count_ink(xb, threshold): a batch (N, C, H, W), N counts of pixels above threshold
              ) -> bool:
     "Check your ink count against `ink_pixels` on digits and on pixels exactly at the threshold; prints what is wrong."
-    check_callable(fn, 'fn'); g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(0)
     digits = load_mnist()[0][:5, None].float() / 255
     cases = {'count_ink(5 digits, 0.5)': (digits, 0.5),
              'count_ink(pixels 0, 0.25, ..., 1, 0.5)': (torch.randint(0, 5, (3, 2, 4, 6), generator=g) / 4, 0.5),
              'count_ink(5 digits, 0.2)': (digits, 0.2)}
-    slip = lambda label, got, want, xb, t: _first_slip(label, got, want, _ink_slips(xb, t))
+    slip = lambda label, got, want, xb, t: first_slip(label, got, want,
+                                                     [(matches(got, w), m) for m, w in _ink_slips(xb, t).items()])
     return grade_function(fn, cases, ink_pixels, slip, name='count_ink')

@@ -14,7 +14,7 @@ from .core import quiet_fastai; quiet_fastai()  # fastai's import warns about to
 from fastai.callback.core import Callback
 from .core import as_pair, check, check_int, check_module, check_tensor
 from .arith import conv_out_size, pool_out_size
-from .exercises import diagnose, grade_function
+from .exercises import first_slip, grade_function, matches
 
 # %% auto #0
 __all__ = ['conv_bias_grad', 'conv_weight_grad', 'conv_input_grad', 'Conv2dFn', 'conv2d_scratch', 'MaxPool2dFn',
@@ -321,26 +321,17 @@ class BatchLosses(Callback):
         if self._new_fit: self.losses, self._new_fit = [], False
         self.losses.append(self.loss.item())
 
-# %% ../nbs/03b_backward.ipynb #256c5586
-def _same(got, want) -> bool: return diagnose(got, want).endswith('correct!')  # diagnose's idea of right
-
-def _explain(label, got, want, slips):
-    "None if `got` is right; else the message of the first slip (condition, message) that holds, else diagnose's."
-    msg = diagnose(got, want, label)
-    if msg.endswith('correct!'): return None
-    return next((f'{label}: {m}' for holds, m in slips if holds), msg)
-
 # %% ../nbs/03b_backward.ipynb #99872030
 def _weight_grad_slip(label, got, want, x, grad_out, ks):
     "What is wrong with a weight gradient: the usual slips, else `diagnose`'s answer."
-    N, like = x.shape[0], lambda w: _same(got, w)
-    return _explain(label, got, want, [
+    N, like = x.shape[0], lambda w: matches(got, w)
+    return first_slip(label, got, want, [
         (like(want.transpose(0, 1)), 'C_out and C_in are swapped: one kernel per output channel, (C_out, C_in, ...)'),
         (like(want.flip(-2, -1)), 'the kernel is rotated by 180 degrees: the weight gradient is a correlation'),
         (like(want.flip(-1)) or like(want.flip(-2)), 'flipped along one axis: a correlation flips nothing'),
         (like(want.transpose(-2, -1)), "kh and kw are swapped: unfold's rows run over (C_in, kh, kw), kw fastest"),
         (like(want / N), f'averaged over the batch (1/{N} of the answer): add the images\' gradients up'),
-        (got.ndim == 5 and _same(got.sum(0), want), f'one gradient per image, {tuple(got.shape)}: sum over dim 0'),
+        (got.ndim == 5 and matches(got.sum(0), want), f'one gradient per image, {tuple(got.shape)}: sum over dim 0'),
         (got.numel() == want.numel() and like(want.reshape(got.shape)),
          f'the right numbers in the wrong shape {tuple(got.shape)}: reshape to {tuple(want.shape)}')])
 
@@ -364,14 +355,14 @@ def check_weight_grad(fn # your weight_grad(x, grad_out, ks): stride 1, no paddi
 # %% ../nbs/03b_backward.ipynb #9b4d3226
 def _bias_grad_slip(label, got, want, grad_out):
     "What is wrong with a bias gradient: the usual slips, else `diagnose`'s answer."
-    (N, _, H, W), like = grad_out.shape, lambda w: _same(got, w)
-    return _explain(label, got, want, [
+    (N, _, H, W), like = grad_out.shape, lambda w: matches(got, w)
+    return first_slip(label, got, want, [
         (like(want / (N * H * W)), f'averaged instead of summed (1/{N * H * W} of the answer): add every gradient up'),
         (like(want / (H * W)), f'averaged over the {H}x{W} positions: sum over them'),
         (like(want / N), f'averaged over the batch of {N}: sum over it'),
         (like(grad_out.sum((2, 3))), f'one gradient per image, {tuple(got.shape)}: also sum over the batch (dim 0)'),
         (like(grad_out.sum(0)), f'summed over the batch only, {tuple(got.shape)}: also over the positions (dims 2, 3)'),
-        (got.numel() == 1 and _same(got.reshape(()), want.sum()),
+        (got.numel() == 1 and matches(got.reshape(()), want.sum()),
          'summed over the channels too: keep one value per output channel, sum over dims (0, 2, 3)')])
 
 # %% ../nbs/03b_backward.ipynb #abe2db52
@@ -388,10 +379,10 @@ def _input_grad_slip(label, got, want, grad_out, weight):
     "What is wrong with an input gradient: the usual slips, else `diagnose`'s answer."
     k = weight.shape[-1]
     full = lambda w: F.conv2d(F.pad(grad_out, (k - 1,) * 4), w.transpose(0, 1))  # channels swapped, padded by k-1
-    return _explain(label, got, want, [
-        (_same(got, full(weight)), 'the kernel is not flipped: the input gradient is a full convolution with the '
+    return first_slip(label, got, want, [
+        (matches(got, full(weight)), 'the kernel is not flipped: the input gradient is a full convolution with the '
                                    'kernel rotated by 180 degrees, weight.flip(-2, -1)'),
-        (_same(got, full(weight.flip(-1))) or _same(got, full(weight.flip(-2))),
+        (matches(got, full(weight.flip(-1))) or matches(got, full(weight.flip(-2))),
          'the kernel is flipped along one axis only: rotate it by 180 degrees, flipping both, weight.flip(-2, -1)'),
         (got.shape[2:] == grad_out.shape[2:],
          f"the output gradient's size {tuple(got.shape[2:])}: pad grad_out by k-1 = {k - 1} on every side")])
@@ -423,13 +414,13 @@ def _pool_grad_slip(label, got, want, x, grad_out):
     g = grad_out.flatten(2)[:, :, None]
     to_all = g * (wins == wins.amax(2, keepdim=True))                                    # every tied maximum
     to_last = torch.zeros_like(wins).scatter(2, 3 - wins.flip(2).argmax(2, keepdim=True), g)  # the last maximum
-    return _explain(label, got, want, [
-        (_same(got, back(g.expand_as(wins) / 4)), 'spread evenly over the window: that is average pooling; max '
+    return first_slip(label, got, want, [
+        (matches(got, back(g.expand_as(wins) / 4)), 'spread evenly over the window: that is average pooling; max '
                                                    'pooling sends the whole gradient to the largest pixel'),
-        (_same(got, back(g.expand_as(wins))), "copied to all 4 pixels of the window: only the window's largest "
+        (matches(got, back(g.expand_as(wins))), "copied to all 4 pixels of the window: only the window's largest "
                                                'pixel gets its gradient'),
-        (_same(got, back(to_all)), 'sent to every tied maximum: PyTorch sends it to the first maximum only'),
-        (_same(got, back(to_last)), 'sent to the last tied maximum: PyTorch picks the first, row by row')])
+        (matches(got, back(to_all)), 'sent to every tied maximum: PyTorch sends it to the first maximum only'),
+        (matches(got, back(to_last)), 'sent to the last tied maximum: PyTorch picks the first, row by row')])
 
 # %% ../nbs/03b_backward.ipynb #4c0ffdea
 def check_max_pool_grad(fn # your max_pool_grad(x, grad_out): 2x2 windows, stride 2

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_cnn.ipynb #9a866500
 from __future__ import annotations
-import random, time
+import math, random, time
 from contextlib import contextmanager
 import numpy as np
 import torch
@@ -12,16 +12,19 @@ import torch.nn as nn
 import matplotlib.pyplot as plt
 from fastcore.basics import patch
 from fastcore.meta import delegates
+from .core import quiet_fastai; quiet_fastai()  # fastai's import warns about torch.jit.script
 from fastai.learner import Learner
 from fastai.callback.core import Callback
-from fastai.losses import CrossEntropyLossFlat
+from fastai.callback.schedule import combined_cos
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
-from .core import DATASETS, check, check_data, check_int, check_seed
-from .training import TrainOptions, check_fit_args, cudnn_flags
+from .core import DATASETS, check, check_callable, check_data, check_int, check_seed, fail
+from .exercises import diagnose, grade_function
+from .training import ForeachAdam, PlainCrossEntropy, TrainOptions, check_fit_args, cudnn_flags
 
 # %% auto #0
-__all__ = ['conv', 'simple_cnn', 'default_model', 'EpochHistory', 'seeded', 'train_cnn', 'plot_losses']
+__all__ = ['conv', 'grade_conv', 'simple_cnn', 'default_model', 'grade_n_params', 'grade_one_cycle', 'EpochHistory', 'seeded',
+           'train_cnn', 'plot_losses']
 
 # %% ../nbs/03_cnn.ipynb #23b032ee
 def conv(ni: int, # input channels
@@ -37,6 +40,41 @@ def conv(ni: int, # input channels
     if act: layers.append(nn.ReLU())
     if bn: layers.append(nn.BatchNorm2d(nf))
     return nn.Sequential(*layers)
+
+# %% ../nbs/03_cnn.ipynb #920201bb
+def _conv_output(make, # builds a conv: make(ni, nf, ks, act)
+                 ni, nf, ks, act): # its arguments
+    "What `make(ni, nf, ks, act)`, built with seed 0, outputs for a seeded random batch (2, ni, 12, 12)."
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0); m = make(ni, nf, ks, act)
+    if not isinstance(m, nn.Module): fail(f'it must return an nn.Module, got {type(m).__name__}', TypeError)
+    with torch.no_grad(): return m(torch.randn(2, ni, 12, 12, generator=torch.Generator().manual_seed(1)))
+
+# %% ../nbs/03_cnn.ipynb #869c5ede
+def _conv_slip(label, got, want, ni, nf, ks, act):
+    "What is wrong with a conv's output: the usual slips, else `diagnose`'s answer (None if right)."
+    h, c, same = got.shape[-1], got.shape[1] if got.ndim == 4 else None, got.shape == want.shape
+    slips = [(c is not None and c != nf, f'{c} output channels: the conv goes from ni = {ni} to nf = {nf} channels'),
+             (h == 12, 'the grid is not halved (12x12 stays 12x12): use stride=2'),
+             (h == (12 - ks) // 2 + 1, f'no padding: pad by ks//2 = {ks // 2}, so that 12x12 halves to 6x6'),
+             (same and act and bool((got < 0).any()), 'negative outputs: the ReLU after the conv is missing'),
+             (same and not act and bool((want < 0).any() and (got >= 0).all()), 'no negative outputs: act=False '
+              'means no ReLU')]
+    if (msg := next((m for bad, m in slips if bad), None)): return f'{label}: {msg}'
+    msg = diagnose(got, want, label)
+    hint = ' (build the nn.Conv2d first, so that the seed gives it the same weights)'
+    return None if msg.endswith('correct!') else msg + hint
+
+# %% ../nbs/03_cnn.ipynb #1bbed62b
+def grade_conv(fn # your conv(ni, nf, ks, act): a stride-2 conv padded by ks//2, then a ReLU if act
+              ) -> bool:
+    "Check your `conv` against the exported one (same seed, same random batch); prints what is wrong, or correct."
+    check_callable(fn, 'fn')
+    cases = {f'conv({ni}, {nf}, ks={ks}, act={act})': (ni, nf, ks, act)
+             for ni, nf, ks, act in [(1, 4, 3, True), (3, 8, 5, True), (8, 2, 3, False)]}
+    ours = lambda ni, nf, ks, act: conv(ni, nf, ks, act=act)
+    return grade_function(lambda *a: _conv_output(fn, *a), cases, lambda *a: _conv_output(ours, *a),
+                          mistake=_conv_slip, name='conv')
 
 # %% ../nbs/03_cnn.ipynb #0b39ecaf
 def simple_cnn(channels: tuple = (1, 4, 8, 16, 32), # channels from the input through each stride-2 conv
@@ -68,6 +106,72 @@ def default_model(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnis
     if data == 'mnist_sample': return simple_cnn(bn=bn)
     return simple_cnn((1, 8, 16, 32, 64), n_out=len(DATASETS[data]), first_ks=5, bn=bn)
 
+# %% ../nbs/03_cnn.ipynb #bdd9c0ff
+def _layer_sizes(channels, n_out, first_ks) -> list: # simple_cnn's arguments
+    "(in, out, k) of each conv of `simple_cnn(channels, n_out, first_ks=first_ks)`, the last one to `n_out`."
+    pairs = list(zip(channels[:-1], channels[1:])) + [(channels[-1], n_out)]
+    return [(ni, nf, first_ks if i == 0 else 3) for i, (ni, nf) in enumerate(pairs)]
+
+# %% ../nbs/03_cnn.ipynb #295d9072
+def _count_slip(label, got, want, channels, n_out, first_ks):
+    "What is wrong with a parameter count: the usual slips, else how far off it is (None if right)."
+    if got.numel() != 1: return f'{label}: one number expected, got shape {tuple(got.shape)}'
+    g, sizes = got.item(), _layer_sizes(channels, n_out, first_ks)
+    if g == want: return None
+    biases, flat = sum(nf for _, nf, _ in sizes), sum(nf * k * k for _, nf, k in sizes)
+    slips = [(want - biases, f'the weights only: each conv also has one bias per output channel ({biases} here)'),
+             (flat + biases, 'each kernel has one k x k slice per input channel: out x in x k x k weights'),
+             (flat, 'out x in x k x k weights (one k x k slice per input channel), plus a bias per output channel'),
+             (want - sizes[-1][0] * n_out * 9 - n_out, f'the last conv, from {sizes[-1][0]} channels to the {n_out} '
+              'classes, is missing'),
+             (want - (first_ks ** 2 - 9) * channels[0] * channels[1],
+              f'the first kernel is {first_ks}x{first_ks} (first_ks), not 3x3')]
+    msg = next((m for count, m in slips if g == count), f'expected {want:,}, got {g:,.0f} (off by {g - want:+,.0f})')
+    return f'{label}: {msg}'
+
+# %% ../nbs/03_cnn.ipynb #d5b065db
+def grade_n_params(fn # your n_params(channels, n_out, first_ks): simple_cnn's number of parameters
+                  ) -> bool:
+    "Check your parameter count against PyTorch's for `simple_cnn`; prints what is wrong, or that it is correct."
+    check_callable(fn, 'fn')
+    rng = np.random.default_rng(0)
+    shapes = [((1, 4, 8, 16, 32), 2, 3), ((1, 8, 16, 32, 64), 10, 5), ((3, 8, 16), 5, 3)] + [
+        (tuple(int(c) for c in rng.integers(1, 40, 4)), int(rng.integers(2, 10)), 3) for _ in range(2)]
+    count = lambda ch, n_out, ks: sum(p.numel() for p in simple_cnn(ch, n_out, first_ks=ks).parameters())
+    return grade_function(fn, {f'n_params({c}, {n}, first_ks={k})': (c, n, k) for c, n, k in shapes}, count,
+                          mistake=_count_slip, name='n_params')
+
+# %% ../nbs/03_cnn.ipynb #c202d0f4
+def _cycle(pos, lr_max, pct=0.25, start=None, end=None, # the position; the 1cycle's shape, one part changed
+           line=False): # straight lines instead of half cosines
+    "A 1cycle learning rate at `pos`, with one part changed: the warm-up's length, its start, the end or the curve."
+    start, end = lr_max / 25 if start is None else start, lr_max / 1e5 if end is None else end
+    a, b, t = (start, lr_max, pos / pct) if pos < pct else (lr_max, end, (pos - pct) / (1 - pct))
+    return a + (b - a) * (t if line else (1 - math.cos(math.pi * t)) / 2)
+
+# %% ../nbs/03_cnn.ipynb #7b2bd743
+def _lr_slip(label, got, want, pos, lr_max):
+    "What is wrong with a 1cycle learning rate: the usual slips, else how far off it is (None if right)."
+    if got.numel() != 1: return f'{label}: one learning rate expected, got shape {tuple(got.shape)}'
+    near = lambda v: math.isclose(got.item(), v, rel_tol=1e-5, abs_tol=1e-12)
+    if near(want): return None
+    slips = [(_cycle(pos, lr_max, line=True), 'a straight line: fastai follows half a cosine in each phase'),
+             (_cycle(pos, lr_max, start=0.), 'the warm-up starts at lr_max / 25, not at 0'),
+             (_cycle(pos, lr_max, end=0.), 'the annealing ends at lr_max / 1e5, not at 0'),
+             (-want, 'the sign is flipped: a learning rate is positive')] + [
+             (_cycle(pos, lr_max, pct=p), f'the warm-up is the first quarter of the training, not {p:.3g}')
+             for p in (0.1, 0.2, 0.3, 1 / 3, 0.5)]
+    return f"{label}: {next((m for v, m in slips if near(v)), f'expected {want:.6g}, got {got.item():.6g}')}"
+
+# %% ../nbs/03_cnn.ipynb #62e48eca
+def grade_one_cycle(fn # your one_cycle_lr(pos, lr_max): fit_one_cycle's learning rate at position pos (0 to 1)
+                   ) -> bool:
+    "Check your 1cycle learning rate against fastai's `combined_cos` schedule; prints what is wrong, or correct."
+    check_callable(fn, 'fn')
+    fastai_lr = lambda pos, lr_max: combined_cos(0.25, lr_max / 25, lr_max, lr_max / 1e5)(pos)
+    cases = {f'one_cycle_lr({pos}, {lr})': (pos, lr) for lr in (0.01, 0.1) for pos in (0., 0.1, 0.25, 0.4, 0.75, 1.)}
+    return grade_function(fn, cases, fastai_lr, mistake=_lr_slip, name='one_cycle_lr')
+
 # %% ../nbs/03_cnn.ipynb #e8c2a4e1
 class EpochHistory(Callback):
     "Record per epoch: train loss and accuracy (running, over the epoch's batches), valid loss and accuracy, seconds."
@@ -80,11 +184,12 @@ class EpochHistory(Callback):
 @patch
 def after_batch(self: EpochHistory):
     "Add a training batch's correct predictions and its loss (times its size) to the running sums."
-    if not self.training: return
-    n = self.yb[0].shape[0]
-    self.correct = self.correct + (self.pred.argmax(1) == self.yb[0]).sum()  # on the device: no sync per batch
-    self.loss_sum = self.loss_sum + self.loss.detach() * n
-    self.n += n
+    learn = self.learn
+    if not learn.training: return
+    y = learn.yb[0]
+    self.correct = self.correct + (learn.pred.argmax(1) == y).sum()  # on the device: no sync per batch
+    self.loss_sum = self.loss_sum + learn.loss.detach() * len(y)
+    self.n += len(y)
 
 # %% ../nbs/03_cnn.ipynb #0b059872
 @patch
@@ -111,6 +216,12 @@ def after_epoch(self: EpochHistory):
     if not self.n: return
     if self._new_fit: self.history, self._new_fit = [], False
     self.history.append(self._row())
+
+# %% ../nbs/03_cnn.ipynb #4e2952e2
+@patch
+def __call__(self: EpochHistory, event_name: str): # the event the Learner is at
+    "fastai's dispatch for the events this class has a method for (and `after_fit`); nothing to do for the others."
+    if event_name == 'after_fit' or hasattr(type(self), event_name): return Callback.__call__(self, event_name)
 
 # %% ../nbs/03_cnn.ipynb #5159d6e6
 @contextmanager
@@ -148,7 +259,7 @@ def train_cnn(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnist' (
     cbs, dls = [EpochHistory()] + opts.callbacks(cbs), opts.dataloaders(data)
     with seeded(seed), opts.cudnn():
         model = opts.place(_model(model, data), dls)
-        learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=cbs)
+        learn = Learner(dls, model, loss_func=PlainCrossEntropy(), opt_func=ForeachAdam, metrics=accuracy, cbs=cbs)
         opts.fit(learn, epochs, lr)
     return learn
 

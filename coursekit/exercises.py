@@ -8,7 +8,7 @@ import torch
 from .core import check, check_callable, check_tensor
 
 # %% auto #0
-__all__ = ['diagnose', 'grade_function']
+__all__ = ['diagnose', 'grade_function', 'matches', 'first_slip']
 
 # %% ../nbs/87_exercises.ipynb #75173d05
 _UNDO = {  # what is wrong: the arrays that would be right if that is the mistake (the first match is the diagnosis)
@@ -70,8 +70,8 @@ def grade_function(fn, # the learner's function
                    name: str = None # the name printed when all is right (default: `expected`'s name)
                   ) -> bool:
     "Call `fn` on each case (its answer as a float tensor); print the first mistake, or that all is correct."
+    check_callable(fn, 'fn'); check_callable(expected, 'expected')
     check(isinstance(cases, dict), f'cases must be a dict label: arguments, got {type(cases).__name__}', TypeError)
-    check_callable(expected, 'expected')
     for label, args in cases.items():
         want = expected(*args)
         try: got = torch.as_tensor(fn(*args)).float()
@@ -79,3 +79,18 @@ def grade_function(fn, # the learner's function
         if (msg := (mistake or _diagnosis)(label, got, want, *args)): print(msg); return False
     print(f'{name or expected.__name__}: correct!')
     return True
+
+# %% ../nbs/87_exercises.ipynb #5726ef93
+def matches(got, want) -> bool:
+    "Whether `got` is right by `diagnose`'s measure: the same shape, every value within 1e-6."
+    return diagnose(torch.as_tensor(got), torch.as_tensor(want)).endswith('correct!')
+
+def first_slip(label: str, # the case, which starts the message
+               got, # the learner's answer
+               want, # the right answer
+               slips # (holds, message) pairs: the usual mistakes, in the order to try them
+              ) -> str:
+    "None if `got` is right; else `label: message` of the first slip that holds, else `diagnose`'s message."
+    msg = diagnose(torch.as_tensor(got), torch.as_tensor(want), label)
+    if msg.endswith('correct!'): return None
+    return next((f'{label}: {m}' for holds, m in slips if holds), msg)

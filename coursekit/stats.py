@@ -4,21 +4,25 @@
 
 # %% ../nbs/04_activation_stats.ipynb #6f770d65
 from __future__ import annotations
-import weakref
+import warnings, weakref
 from functools import partial
 from pathlib import Path
 import torch
 import matplotlib.pyplot as plt
 import torch.nn as nn
+import torch.nn.functional as F
+from .core import quiet_fastai; quiet_fastai()  # fastai's import warns about torch.jit.script
 from fastai.callback.core import Callback
 from fastai.layers import flatten_model
 from fastcore.basics import patch
 from .core import check, check_int
+from .exercises import first_slip, grade_function, matches
 from .hooks import Hook
 from .cnn import default_model, train_cnn
 
 # %% auto #0
-__all__ = ['ActivationRecorder', 'save_stats_figures', 'stability_run', 'ScratchBatchNorm']
+__all__ = ['ActivationRecorder', 'summarize', 'save_stats_figures', 'stability_run', 'ScratchBatchNorm', 'grade_summary',
+           'grade_batchnorm']
 
 # %% ../nbs/04_activation_stats.ipynb #a16cffca
 class ActivationRecorder(Callback):
@@ -31,6 +35,7 @@ class ActivationRecorder(Callback):
                  hist_range: tuple = (0., 10.), # the histogram's (low, high)
                  near_zero: float = 0.05): # activations <= this count as near zero
         self.hooks, self.stats, self.histograms = None, None, None  # first: deletion needs them, even after an error
+        self._seen, self._warned = set(), False  # the layers recorded in this batch; warned once per fit
         self.layers, self.with_hist, self.thresh = modules, with_hist, near_zero
         self.bins, self.hist_range = check_int(bins, 'bins', 1), tuple(hist_range)
         check(len(self.hist_range) == 2 and self.hist_range[0] < self.hist_range[1],
@@ -50,22 +55,85 @@ def _hooked(self: ActivationRecorder) -> list:
 # %% ../nbs/04_activation_stats.ipynb #d8b8c03a
 @patch
 def _start(self: ActivationRecorder):
-    "The layers to hook, and a zeroed record with room for one epoch, on the model's device."
+    "The layers to hook; a zeroed record with room for one epoch, and this batch's table, on the model's device."
     self.mods = self._hooked()
-    n, dev = len(self.learn.dls.train), next(self.learn.model.parameters()).device
-    self._stats = torch.zeros(n, len(self.mods), 4, device=dev)  # mean, std, near zero, dead
-    self._hist = torch.zeros(n, len(self.mods), self.bins, device=dev) if self.with_hist else None
-    self._i, self._started = 0, True  # _i: the row of the next training batch
+    n, L, dev = len(self.learn.dls.train), len(self.mods), next(self.learn.model.parameters()).device
+    self._stats = torch.zeros(n, L, 4, device=dev)  # mean, std, near zero, dead
+    self._hist = torch.zeros(n, L, self.bins, device=dev) if self.with_hist else None
+    self._cur, self._cur_hist = torch.zeros(L, 4, device=dev), torch.zeros(L, self.bins, device=dev)  # this batch
+    self._lo, self._hi, self._span = self._edges(dev)
+    self._scratch = {}  # working memory, one pair of tensors per output shape, kept from batch to batch
+    self._i, self._started, self._warned = 0, True, False  # _i: the row of the next training batch
+
+# %% ../nbs/04_activation_stats.ipynb #3b9d479d
+@patch
+def _edges(self: ActivationRecorder, dev):
+    "lo, hi and hi - lo as `torch.histc` computes with them: in float32 (hi - lo as a tensor on `dev`)."
+    lo, hi = torch.tensor(self.hist_range, dtype=torch.float32)
+    return lo.item(), hi.item(), (hi - lo).to(dev)
 
 # %% ../nbs/04_activation_stats.ipynb #2034e050
+def summarize(o: torch.Tensor, # a layer's output
+              near_zero: float = 0.05, # activations <= this count as near zero
+              dead_below: float = 0.5, # activations <= this count as dead
+              out: torch.Tensor = None, # write the four numbers into this tensor (default: a new one)
+              scratch: torch.Tensor = None # float32 working memory of `o`'s shape (default: allocated)
+             ) -> torch.Tensor:
+    "tensor([mean, std, share <= near_zero, share <= dead_below]) of `o`, the reductions fastai's statistics use."
+    s = torch.empty_like(o) if scratch is None else scratch
+    parts = [o.mean(), o.std(), torch.le(o, near_zero, out=s).mean(), torch.le(o, dead_below, out=s).mean()]
+    return torch.stack(parts) if out is None else torch.stack(parts, out=out)
+
+# %% ../nbs/04_activation_stats.ipynb #614796af
+@patch
+def _buffers(self: ActivationRecorder, o):
+    "Working memory for `o`: a float32 and an int32 tensor of its shape, made once per shape."
+    if o.shape not in self._scratch:
+        self._scratch[o.shape] = (torch.empty(o.shape, device=o.device),
+                                  torch.empty(o.shape, dtype=torch.int32, device=o.device))
+    return self._scratch[o.shape]
+
+# %% ../nbs/04_activation_stats.ipynb #bf448037
+@patch
+def _bin_keys(self: ActivationRecorder, o, s, v):
+    "Per value of `o`, as int32 in `s`'s memory: its histc bin plus `bins` if lo <= value <= hi, else below `bins`."
+    torch.clamp(o, self._lo, self._hi, out=s); torch.eq(s, o, out=v)  # v: 1 inside [lo, hi], 0 outside and NaN
+    s.sub_(self._lo).mul_(self.bins).div_(self._span)  # histc's (x - lo) * bins / (hi - lo), in float32
+    k = s.view(torch.int32); k.copy_(s)  # rounded down (every value is >= 0 here; NaN becomes some integer)
+    return k.clamp_(0, self.bins - 1).add_(v, alpha=self.bins)  # hi itself into the last bin
+
+# %% ../nbs/04_activation_stats.ipynb #26811a1a
+def _bin_counts(keys, n): # int keys in 0..n-1; n, how many numbers to count
+    "How often each of 0..n-1 occurs in `keys`: `bincount` on a CPU, a scatter-add (which does not wait) elsewhere."
+    if keys.device.type == 'cpu': return torch.bincount(keys, minlength=n)
+    ones = torch.ones_like(keys, dtype=torch.int64)
+    return torch.zeros(n, dtype=torch.int64, device=keys.device).index_add_(0, keys, ones)
+
+# %% ../nbs/04_activation_stats.ipynb #37446150
+@patch
+def _histogram(self: ActivationRecorder, o, s, v):
+    "`torch.histc(o, bins, *hist_range)`, bit for bit: `_bin_keys` counted by one `bincount`, the in-range half."
+    return _bin_counts(self._bin_keys(o, s, v).view(-1), 2 * self.bins)[self.bins:]
+
+# %% ../nbs/04_activation_stats.ipynb #1bbe29c2
 @patch
 def _record(self: ActivationRecorder, j, m, inp, out):
-    "Layer `j`'s entries in this batch's row: mean, std, share near zero and share dead (and histogram) of `out`."
+    "Layer `j`'s row of this batch's table: `summarize` of its output and, if asked for, its histogram."
     if not isinstance(out, torch.Tensor): return
-    o, row = out.detach().float(), self._stats[self._i, j]  # separate reductions: torch.std_mean is slower on CPU
-    row[0], row[1], row[2] = o.mean(), o.std(), (o <= self.thresh).sum() / o.numel()
-    row[3] = (o <= self.dead_below).sum() / o.numel()  # counts negatives too, which the histogram leaves out
-    if self.with_hist: self._hist[self._i, j] = torch.histc(o, self.bins, *self.hist_range)
+    if j in self._seen: self._warn_twice(m)  # a layer used twice: its last call is kept, as in fastai
+    self._seen.add(j)
+    o = out.detach().float(); s, v = self._buffers(o)
+    summarize(o, self.thresh, self.dead_below, out=self._cur[j], scratch=s)
+    if self.with_hist: self._cur_hist[j] = self._histogram(o, s, v)
+
+# %% ../nbs/04_activation_stats.ipynb #b8c23fb4
+@patch
+def _warn_twice(self: ActivationRecorder, m):
+    "Warn, once per fit, that layer `m` ran twice in one forward pass and only its last call is recorded."
+    if self._warned: return
+    self._warned = True
+    warnings.warn(f'a {type(m).__name__} layer ran more than once in one forward pass: ActivationRecorder keeps the '
+                  'statistics of its last call (as fastai does); give each use its own layer to record both')
 
 # %% ../nbs/04_activation_stats.ipynb #67659a79
 @patch
@@ -77,9 +145,10 @@ def _hook_func(self: ActivationRecorder, j: int): # the layer's column in the re
 # %% ../nbs/04_activation_stats.ipynb #439f699f
 @patch
 def before_batch(self: ActivationRecorder):
-    "A training batch: room for its row, and a hook on every layer until the forward pass is done."
+    "A training batch: room for its row, a zeroed table, and a hook on every layer until the forward pass is done."
     if self._i == len(self._stats): self._grow()
     self.remove()  # none left over from a forward pass that raised
+    self._cur.zero_(); self._cur_hist.zero_(); self._seen = set()  # a layer the forward pass does not call keeps zeros
     self.hooks = [Hook(m, self._hook_func(j), detach=False) for j, m in enumerate(self.mods)]
 
 # %% ../nbs/04_activation_stats.ipynb #baf8ddfe
@@ -91,7 +160,11 @@ def remove(self: ActivationRecorder):
 
 # %% ../nbs/04_activation_stats.ipynb #d02cdfbf
 @patch
-def after_pred(self: ActivationRecorder): self.remove()
+def after_pred(self: ActivationRecorder):
+    "The forward pass is done: remove the hooks, and copy the batch's table into its row of the record."
+    self.remove()
+    self._stats[self._i] = self._cur
+    if self.with_hist: self._hist[self._i] = self._cur_hist
 @patch
 def after_cancel_batch(self: ActivationRecorder): self.remove()
 @patch
@@ -114,7 +187,7 @@ def after_fit(self: ActivationRecorder):
     if not self._started: return
     self.stats = self._stats[:self._i].cpu()
     self.histograms = self._hist[:self._i].cpu() if self.with_hist else None
-    del self._stats, self._hist
+    del self._stats, self._hist, self._scratch
 
 # %% ../nbs/04_activation_stats.ipynb #39b2a447
 @patch
@@ -274,3 +347,64 @@ def forward(self: ScratchBatchNorm, x: torch.Tensor # a batch (N, C, H, W)
     mean, var = self._batch_stats(x) if self.training else (self.running_mean, self.running_var)
     x = (x - mean[:, None, None]) / (var[:, None, None] + self.eps).sqrt()
     return x * self.weight[:, None, None] + self.bias[:, None, None]
+
+# %% ../nbs/04_activation_stats.ipynb #a050ca4f
+def _summary_slips(o) -> dict:
+    "What a wrong `summarize` did: the message and the four numbers that slip gives for `o`."
+    share, four = lambda m: m.float().mean(), lambda *parts: torch.stack([o.mean(), *parts]).float()
+    return {"the biased std (dividing by n): fastai's std, like torch's default, divides by n - 1":
+                four(o.std(correction=0), share(o <= 0.05), share(o <= 0.5)),
+            'values exactly at 0.05 or 0.5 are left out: "near zero" and "dead" are <=, not <':
+                four(o.std(), share(o < 0.05), share(o < 0.5)),
+            'negative values count too: compare o itself with 0.05 and 0.5, not its absolute value':
+                four(o.std(), share(o.abs() <= 0.05), share(o.abs() <= 0.5)),
+            f'counts, not shares: divide by the {o.numel()} values':
+                four(o.std(), (o <= 0.05).sum(), (o <= 0.5).sum())}
+
+# %% ../nbs/04_activation_stats.ipynb #e2e33cd1
+def grade_summary(fn # your four_stats(o): tensor([mean, std, share <= 0.05, share <= 0.5]) of a layer's output
+                 ) -> bool:
+    "Check your four statistics against `summarize` on ReLU outputs, raw outputs and values at 0.05 and 0.5."
+    g = torch.Generator().manual_seed(0)
+    cases = {'four_stats(ReLU output)': (torch.relu(torch.randn(8, 4, 5, 5, generator=g)),),
+             'four_stats(conv output, negatives too)': (torch.randn(4, 8, 6, 6, generator=g) * 0.3,),
+             'four_stats(values -0.2, -0.15, ..., 0.65)': (torch.randint(-4, 14, (6, 3, 4, 4), generator=g) / 20,)}
+    slip = lambda label, got, want, o: first_slip(label, got, want,
+                                                   [(matches(got, w), m) for m, w in _summary_slips(o).items()])
+    return grade_function(fn, cases, summarize, slip, name='four_stats')
+
+# %% ../nbs/04_activation_stats.ipynb #e93e6593
+def _bn_slips(x, gamma, beta, eps) -> dict:
+    "What a wrong training-mode batchnorm did: the message and the output that slip gives."
+    g, b, per_channel = gamma[:, None, None], beta[:, None, None], (0, 2, 3)
+    def norm(dims=per_channel, unbiased=False, e=eps, after_sqrt=False):
+        var = x.var(dims, keepdim=True, unbiased=unbiased)
+        return (x - x.mean(dims, keepdim=True)) / (var.sqrt() + e if after_sqrt else (var + e).sqrt())
+    return {"the unbiased variance: batchnorm normalises with the batch's biased one (dividing by n)":
+                g * norm(unbiased=True) + b,
+            'each image normalised on its own (over C, H, W): normalise each channel, over N, H and W':
+                g * norm((1, 2, 3)) + b,
+            'each position normalised on its own (over N only): a channel has one mean, over N, H and W':
+                g * norm((0,)) + b,
+            'one mean and variance for the whole batch: each channel gets its own, over N, H and W':
+                g * norm((0, 1, 2, 3)) + b,
+            'eps is missing: add it to the variance before the square root': g * norm(e=0.) + b,
+            'eps is added after the square root: add it to the variance, inside it': g * norm(after_sqrt=True) + b,
+            'gamma and beta are not applied: multiply by gamma, then add beta': norm(),
+            'gamma and beta are swapped: gamma scales, beta shifts': b * norm() + g}
+
+# %% ../nbs/04_activation_stats.ipynb #6a43f7ac
+def grade_batchnorm(fn # your batchnorm(x, gamma, beta, eps): training-mode batchnorm of a batch (N, C, H, W)
+                   ) -> bool:
+    "Check your training-mode batchnorm against PyTorch's `F.batch_norm`; prints what is wrong, or correct."
+    g = torch.Generator().manual_seed(0)
+    def case(shape, scales): # a batch whose channel c has standard deviation and mean scales[c]
+        s = torch.tensor(scales)[:, None, None]; C = shape[1]
+        x = torch.randn(*shape, generator=g) * s + s
+        return x, torch.rand(C, generator=g) + 0.5, torch.randn(C, generator=g), 1e-5
+    cases = {'batchnorm(x (8, 3, 5, 5))': case((8, 3, 5, 5), [1., 2., 0.5]),
+             'batchnorm(x (2, 4, 3, 7), one channel almost constant)': case((2, 4, 3, 7), [1., 3., 1e-3, 0.2])}
+    torch_bn = lambda x, gamma, beta, eps: F.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
+    slip = lambda label, got, want, *a: first_slip(label, got, want,
+                                                    [(matches(got, w), m) for m, w in _bn_slips(*a).items()])
+    return grade_function(fn, cases, torch_bn, slip, name='batchnorm')

@@ -84,3 +84,63 @@ def test_no_silent_success(tmp_path):
     assert r.returncode == 2 and 'larger than the training set' in r.stderr and not (tmp_path/'a'/'metrics.json').exists()
     r = cli('train', '--lr', '1e6', '--epochs', '1', '--out', str(tmp_path/'b'), '--device', 'cpu')
     assert r.returncode == 2 and 'training diverged' in r.stderr and not (tmp_path/'b'/'metrics.json').exists()
+
+# ---------------- the chapter's exercise checkers: a right answer, wrong ones, a wrong shape ----------------
+import math
+import torch.nn as nn
+from coursekit.cnn import grade_conv, grade_n_params, grade_one_cycle
+
+def _conv(ni, nf, ks=3, act=True, stride=2, pad=None, mult=1):
+    layers = [nn.Conv2d(ni, nf * mult, ks, stride=stride, padding=ks // 2 if pad is None else pad)]
+    return nn.Sequential(*layers, *([nn.ReLU()] if act else []))
+
+@pytest.mark.parametrize('fn,ok,words', [
+    (_conv, True, 'conv: correct!'),
+    (lambda ni, nf, ks, act: _conv(ni, nf, ks, act, stride=1), False, 'the grid is not halved'),
+    (lambda ni, nf, ks, act: _conv(ni, nf, ks, act, pad=0), False, 'no padding: pad by ks//2 = 1'),
+    (lambda ni, nf, ks, act: _conv(ni, nf, ks, act, mult=2), False, '8 output channels: the conv goes from ni = 1'),
+    (lambda ni, nf, ks, act: _conv(ni, nf, ks, act=False), False, 'the ReLU after the conv is missing'),
+    (lambda ni, nf, ks, act: _conv(ni, nf, ks, act=True), False, 'act=False means no ReLU'),
+    (lambda ni, nf, ks, act: nn.Sequential(nn.ReLU(), _conv(ni, nf, ks, act)), False, 'wrong values at positions'),
+    (lambda ni, nf, ks, act: 3, False, 'it must return an nn.Module, got int')])
+def test_grade_conv(fn, ok, words, capsys):
+    assert grade_conv(fn) is ok
+    assert words in capsys.readouterr().out
+
+def _n_params(channels, n_out, first_ks=3):
+    sizes = list(zip(channels, list(channels[1:]) + [n_out]))
+    return sum(nf * ni * k * k + nf for (ni, nf), k in zip(sizes, [first_ks] + [3] * (len(sizes) - 1)))
+
+@pytest.mark.parametrize('fn,ok,words', [
+    (_n_params, True, 'n_params: correct!'),
+    (lambda ch, n, k: _n_params(ch, n, k) - sum(ch[1:]) - n, False, 'the weights only: each conv also has one bias'),
+    (lambda ch, n, k: sum(o * 9 + o for o in ch[1:] + (n,)), False, 'one k x k slice per input channel'),
+    (lambda ch, n, k: _n_params(ch[:-1], ch[-1], k), False, 'the last conv, from 32 channels to the 2 classes'),
+    (lambda ch, n, k: _n_params(ch, n), False, 'the first kernel is 5x5 (first_ks), not 3x3'),
+    (lambda ch, n, k: _n_params(ch, n, k) + 1, False, 'expected 6,722, got 6,723 (off by +1)'),
+    (lambda ch, n, k: [6722, 6722], False, 'one number expected, got shape (2,)')])
+def test_grade_n_params(fn, ok, words, capsys):
+    assert grade_n_params(fn) is ok
+    assert words in capsys.readouterr().out
+
+def _lr(pos, lr_max, pct=0.25, start=None, end=None, line=False):
+    start, end = lr_max / 25 if start is None else start, lr_max / 1e5 if end is None else end
+    a, b, t = (start, lr_max, pos / pct) if pos < pct else (lr_max, end, (pos - pct) / (1 - pct))
+    return a + (b - a) * (t if line else (1 - math.cos(math.pi * t)) / 2)
+
+@pytest.mark.parametrize('fn,ok,words', [
+    (_lr, True, 'one_cycle_lr: correct!'),
+    (lambda pos, lr: _lr(pos, lr, line=True), False, 'a straight line'),
+    (lambda pos, lr: _lr(pos, lr, start=0.), False, 'one_cycle_lr(0.0, 0.01): the warm-up starts at lr_max / 25'),
+    (lambda pos, lr: _lr(pos, lr, end=0.), False, 'the annealing ends at lr_max / 1e5, not at 0'),
+    (lambda pos, lr: _lr(pos, lr, pct=1 / 3), False, 'the first quarter of the training, not 0.333'),
+    (lambda pos, lr: -_lr(pos, lr), False, 'the sign is flipped'),
+    (lambda pos, lr: 2 * _lr(pos, lr), False, 'expected 0.0004, got 0.0008'),
+    (lambda pos, lr: [_lr(pos, lr)] * 2, False, 'one learning rate expected, got shape (2,)')])
+def test_grade_one_cycle(fn, ok, words, capsys):
+    assert grade_one_cycle(fn) is ok
+    assert words in capsys.readouterr().out
+
+def test_graders_refuse_what_is_not_a_function():
+    for grade in (grade_conv, grade_n_params, grade_one_cycle):
+        with pytest.raises(TypeError, match=f'^{grade.__name__}: fn must be callable'): grade(3)

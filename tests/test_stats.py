@@ -147,3 +147,76 @@ def test_train_cnn_leaves_global_state_as_it_found_it():
     with pytest.raises(RuntimeError):
         with seeded(3): raise RuntimeError('boom')
     assert torch.equal(torch.get_rng_state(), states[2])
+
+# ---------------- the chapter's exercise checkers: right answers, each slip, a wrong shape ----------------
+from coursekit.stats import grade_batchnorm, grade_summary
+
+def _four(o, lt=False, absolute=False, biased=False, counts=False):
+    v = o.abs() if absolute else o
+    below = (lambda t: v < t) if lt else (lambda t: v <= t)
+    agg = (lambda m: m.sum().float()) if counts else (lambda m: m.float().mean())
+    return torch.stack([o.mean(), o.std(correction=0) if biased else o.std(), agg(below(0.05)), agg(below(0.5))])
+
+@pytest.mark.parametrize('fn,ok,words', [
+    (_four, True, 'four_stats: correct!'),
+    (lambda o: torch.tensor([o.mean().item(), o.std().item(), (o <= 0.05).sum().item() / o.numel(),
+                             (o <= 0.5).sum().item() / o.numel()]), True, 'four_stats: correct!'),
+    (lambda o: _four(o, lt=True), False, 'four_stats(values -0.2, -0.15, ..., 0.65): values exactly at 0.05 or 0.5'),
+    (lambda o: _four(o, absolute=True), False, 'four_stats(conv output, negatives too): negative values count too'),
+    (lambda o: _four(o, biased=True), False, 'four_stats(ReLU output): the biased std (dividing by n)'),
+    (lambda o: _four(o, counts=True), False, 'counts, not shares: divide by the 800 values'),
+    (lambda o: _four(o)[:3], False, 'wrong shape: expected (4,), got (3,)'),
+    (lambda o: _four(o) * 1.01, False, 'right pattern, but scaled by 1.01')])
+def test_grade_summary(fn, ok, words, capsys):
+    assert grade_summary(fn) is ok
+    assert words in capsys.readouterr().out
+
+def _bn(x, gamma, beta, eps, dims=(0, 2, 3), unbiased=False, e=None, after_sqrt=False, affine=True, swap=False):
+    e = eps if e is None else e
+    m, v = x.mean(dims, keepdim=True), x.var(dims, keepdim=True, unbiased=unbiased)
+    n = (x - m) / (v.sqrt() + e) if after_sqrt else (x - m) / (v + e).sqrt()
+    g, b = (beta, gamma) if swap else (gamma, beta)
+    return g[:, None, None] * n + b[:, None, None] if affine else n
+
+def _bn_rsqrt(x, gamma, beta, eps):  # another right answer: other operations, other rounding
+    d = x - x.mean((0, 2, 3), keepdim=True)
+    return d * torch.rsqrt((d * d).mean((0, 2, 3), keepdim=True) + eps) * gamma.view(-1, 1, 1) + beta.view(-1, 1, 1)
+
+@pytest.mark.parametrize('fn,ok,words', [
+    (_bn, True, 'batchnorm: correct!'), (_bn_rsqrt, True, 'batchnorm: correct!'),
+    (lambda x, g, b, e: nn.functional.batch_norm(x, None, None, g, b, True, 0., e), True, 'batchnorm: correct!'),
+    (lambda *a: _bn(*a, unbiased=True), False, 'the unbiased variance'),
+    (lambda *a: _bn(*a, dims=(1, 2, 3)), False, 'each image normalised on its own'),
+    (lambda *a: _bn(*a, dims=(0,)), False, 'each position normalised on its own'),
+    (lambda *a: _bn(*a, dims=(0, 1, 2, 3)), False, 'one mean and variance for the whole batch'),
+    (lambda *a: _bn(*a, e=0.), False, 'eps is missing'),
+    (lambda *a: _bn(*a, after_sqrt=True), False, 'eps is added after the square root'),
+    (lambda *a: _bn(*a, affine=False), False, 'gamma and beta are not applied'),
+    (lambda *a: _bn(*a, swap=True), False, 'gamma and beta are swapped'),
+    (lambda *a: _bn(*a)[0], False, 'wrong shape: expected (8, 3, 5, 5), got (3, 5, 5)'),
+    (lambda *a: _bn(*a) + 0.01, False, 'wrong values at positions [(0, 0, 0, 0)')])
+def test_grade_batchnorm(fn, ok, words, capsys):
+    assert grade_batchnorm(fn) is ok
+    assert words in capsys.readouterr().out
+
+def test_stats_graders_refuse_what_is_not_a_function():
+    for grade in (grade_summary, grade_batchnorm):
+        with pytest.raises(TypeError, match=f'^{grade.__name__}: fn must be callable'): grade('four_stats')
+
+def test_a_layer_called_twice_is_recorded_for_its_last_call_as_fastai_does(dls):
+    "A shared layer runs twice in one forward pass: both callbacks keep the statistics of its last call."
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(1, 1, 3, padding=1), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                                                               nn.Linear(1, 10))
+        def forward(self, x): return self.head(self.conv(torch.relu(self.conv(x)) - 0.5))
+    set_seed(3)
+    ours, theirs = ActivationRecorder(), FastaiActivationStats(with_hist=True)
+    learn = Learner(dls, Twice(), loss_func=F.cross_entropy, cbs=[ours, theirs])
+    with pytest.warns(UserWarning, match='a Conv2d layer ran more than once in one forward pass') as warned:
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 0.01)
+    assert sum('ran more than once' in str(w.message) for w in warned) == 1  # once per fit, not per batch
+    ref = torch.tensor([b[0]['mean'] for b in theirs.stats])
+    assert torch.allclose(ours.means(0), ref, rtol=1e-5, atol=1e-7)
+    assert torch.equal(ours.hists(0), torch.stack([b[0]['hist'] for b in theirs.stats]))
