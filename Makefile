@@ -41,7 +41,7 @@ sync-check: install
 	echo "sync-check: notebooks and library are in sync"
 
 nbtest: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" MPLBACKEND=Agg $(BIN)/nbdev_test --n_workers 1 --timing
+	PATH="$(CURDIR)/$(BIN):$$PATH" MPLBACKEND=Agg $(BIN)/nbdev_test --n_workers 2 --timing
 
 pytest: install
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q tests

@@ -307,12 +307,13 @@ def stability_run(epochs: int = 1, # number of epochs
                   device=None, # None: the best available
                   seed: int = 42, # seeds the weights, the shuffling, everything: same call, same numbers (on CPU)
                   data: str = 'mnist', # 'mnist' (ten digits) or 'mnist_sample'
-                  model=None # a function returning the model (default: `default_model(data, bn)`), called after seeding
+                  model=None, # a function returning the model (default: `default_model(data, bn)`), called after seeding
+                  record: bool = True # record activation statistics (they read the activations only: same accuracy)
                  ) -> tuple:
     "Train `default_model(data, bn)`, built under `seed`, with `ActivationRecorder`: `(valid_accuracy, stats, learn)`."
-    stats = ActivationRecorder()
+    stats = ActivationRecorder() if record else None
     learn = train_cnn(data, epochs=epochs, lr=lr, bs=bs, model=model or partial(default_model, data, bn=bn),
-                      device=device, seed=seed, one_cycle=one_cycle, cbs=[stats], progress=False)
+                      device=device, seed=seed, one_cycle=one_cycle, cbs=[stats] if record else [], progress=False)
     return learn.epoch_history.history[-1]['valid_accuracy'], stats, learn
 
 # %% ../nbs/04_activation_stats.ipynb #0a14a876

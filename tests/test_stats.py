@@ -220,3 +220,10 @@ def test_a_layer_called_twice_is_recorded_for_its_last_call_as_fastai_does(dls):
     ref = torch.tensor([b[0]['mean'] for b in theirs.stats])
     assert torch.allclose(ours.means(0), ref, rtol=1e-5, atol=1e-7)
     assert torch.equal(ours.hists(0), torch.stack([b[0]['hist'] for b in theirs.stats]))
+
+def test_recording_changes_no_number_of_the_training():
+    "stability_run(record=False) gives the same accuracy and losses: the recorder only reads the activations."
+    from coursekit.stats import stability_run
+    (a, st, la), (b, none, lb) = [stability_run(epochs=1, bs=512, device='cpu', seed=1, record=r) for r in (True, False)]
+    assert a == b and none is None and st.stats.shape[0] == len(la.dls.train)
+    assert [float(v) for v in la.recorder.losses] == [float(v) for v in lb.recorder.losses]
