@@ -307,7 +307,7 @@ def stability_run(epochs: int = 1, # number of epochs
                   device=None, # None: the best available
                   seed: int = 42, # seeds the weights, the shuffling, everything: same call, same numbers (on CPU)
                   data: str = 'mnist', # 'mnist' (ten digits) or 'mnist_sample'
-                  model=None, # a function returning the model (default: `default_model(data, bn)`), called after seeding
+                  model=None, # a function returning the model (default: `default_model(data, bn)`), made after seeding
                   record: bool = True # record activation statistics (they read the activations only: same accuracy)
                  ) -> tuple:
     "Train `default_model(data, bn)`, built under `seed`, with `ActivationRecorder`: `(valid_accuracy, stats, learn)`."
