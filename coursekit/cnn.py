@@ -20,7 +20,8 @@ from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from .core import DATASETS, check, check_callable, check_data, check_int, check_seed, fail
 from .exercises import diagnose, grade_function
-from .training import ForeachAdam, PlainCrossEntropy, TrainOptions, check_fit_args, cudnn_flags
+from .training import (ForeachAdam, LeanLearner, PlainCrossEntropy, TrainOptions, check_fit_args,
+                                cudnn_flags)
 
 # %% auto #0
 __all__ = ['conv', 'grade_conv', 'simple_cnn', 'default_model', 'grade_n_params', 'grade_one_cycle', 'EpochHistory', 'seeded',
@@ -259,7 +260,8 @@ def train_cnn(data: str = 'mnist_sample', # 'mnist_sample' (3 vs 7) or 'mnist' (
     cbs, dls = [EpochHistory()] + opts.callbacks(cbs), opts.dataloaders(data)
     with seeded(seed), opts.cudnn():
         model = opts.place(_model(model, data), dls)
-        learn = Learner(dls, model, loss_func=PlainCrossEntropy(), opt_func=ForeachAdam, metrics=accuracy, cbs=cbs)
+        learn = LeanLearner(dls, model, loss_func=PlainCrossEntropy(), opt_func=ForeachAdam, metrics=accuracy,
+                            cbs=cbs)
         opts.fit(learn, epochs, lr)
     return learn
 

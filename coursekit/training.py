@@ -5,6 +5,7 @@
 # %% ../nbs/88_training.ipynb #0fca2986
 from __future__ import annotations
 import importlib, inspect, math
+from operator import attrgetter
 from contextlib import nullcontext
 from functools import partial
 import torch
@@ -13,8 +14,9 @@ from torch.nn.parameter import is_lazy
 from fastcore.basics import basic_repr, patch, store_attr
 from fastcore.foundation import L
 from .core import quiet_fastai; quiet_fastai()  # fastai's import warns about torch.jit.script
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, event
 from fastai.callback.fp16 import AMPMode, MixedPrecision
+from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.optimizer import Optimizer, adam_step, average_grad, average_sqr_grad, debias, step_stat, weight_decay
 from .core import (check, check_data, check_int, check_model_input, check_one_of, check_positive, fail,
@@ -25,7 +27,8 @@ from .data import mnist_dls
 for _m in ('fastai.callback.progress', 'fastai.callback.schedule'): importlib.import_module(_m)
 
 # %% auto #0
-__all__ = ['cudnn_flags', 'check_fit_args', 'TrainOptions', 'PlainCrossEntropy', 'ForeachAdam', 'check_finite']
+__all__ = ['cudnn_flags', 'check_fit_args', 'TrainOptions', 'PlainCrossEntropy', 'ForeachAdam', 'LeanLearner', 'handles',
+           'check_finite']
 
 # %% ../nbs/88_training.ipynb #8a2410da
 def cudnn_flags(**changes # cuDNN flags to set inside the block, e.g. benchmark=True
@@ -208,6 +211,32 @@ def zero_grad(self: ForeachAdam):
     grads = [p.grad for pg in self.param_lists for p in pg if p.grad is not None]
     for g in grads: g.detach_()
     if grads: torch._foreach_zero_(grads)
+
+# %% ../nbs/88_training.ipynb #a26db1d2
+class LeanLearner(Learner):
+    "fastai's `Learner`; each event calls only the callbacks that have a method for it, in fastai's order."
+    def __call__(self, event_name): # an event's name, or a list of them (fastai's signature)
+        for name in ([event_name] if isinstance(event_name, str) else event_name):
+            for cb in self._handlers(name): cb(name)
+
+# %% ../nbs/88_training.ipynb #65f7711f
+def handles(cb: Callback, # a fastai callback
+            name: str # an event's name
+           ) -> bool:
+    "Does `cb` do anything at event `name`?"
+    return (name == 'after_fit' or type(cb).__call__ is not Callback.__call__
+            or callable(getattr(type(cb), name, None)) or name in vars(cb))
+
+# %% ../nbs/88_training.ipynb #efc9b05a
+@patch
+def _handlers(self: LeanLearner, name: str) -> list: # an event's name
+    "The callbacks, by `order`, that handle event `name`; kept until the callbacks change."
+    cbs = tuple(self.cbs)
+    if cbs != self.__dict__.get('_cbs_seen'): self._cbs_seen, self._by_event = cbs, {}
+    if name not in self._by_event:
+        check(hasattr(event, name), f"event_name must be one of fastai's events, got {name!r}")
+        self._by_event[name] = [cb for cb in sorted(cbs, key=attrgetter('order')) if handles(cb, name)]
+    return self._by_event[name]
 
 # %% ../nbs/88_training.ipynb #97b9e9be
 @patch

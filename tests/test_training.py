@@ -147,3 +147,52 @@ def test_models_without_values_are_refused_clearly():
         train_cnn(model=lazy, epochs=1, device='cpu', progress=False)
     lazy(torch.zeros(1, 1, 28, 28))  # initialised by one forward pass: then it trains
     assert train_cnn(model=lazy, epochs=1, device='cpu', progress=False).epoch_history.history[0]['valid_accuracy'] > 0.5
+
+from hypothesis import given, settings, HealthCheck, strategies as st
+from fastai.callback.core import event, CancelBatchException
+from fastai.data.core import DataLoaders
+from coursekit.data import TensorDataLoader
+from coursekit.training import LeanLearner, handles
+
+EVENTS = [e for e in vars(event) if not e.startswith('_')]
+LOG = []
+
+def _callback(i, evs, order, run_train, run_valid, cancel_at):
+    "A callback class with methods for `evs` that log (its number, the event); it may cancel a batch."
+    def method(e):
+        def m(self):
+            LOG.append((i, e))
+            if e == cancel_at and self.training and self.iter == 1: raise CancelBatchException()
+        return m
+    return type(f'Cb{i}', (Callback,), dict(order=order, run_train=run_train, run_valid=run_valid,
+                                              **{e: method(e) for e in evs}))
+
+_cb_spec = st.tuples(st.sets(st.sampled_from(EVENTS), max_size=6), st.integers(-30, 60), st.booleans(), st.booleans(),
+                     st.sampled_from([None, 'after_pred', 'after_loss', 'before_step']))
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_cb_spec, max_size=4), st.booleans())
+def test_lean_learner_calls_what_fastai_calls_in_the_same_order(specs, one_cycle):
+    "Any callbacks (orders, run flags, a cancelled batch), fit or 1cycle: the same calls, in order, the same numbers."
+    torch.manual_seed(0); x, y = torch.randn(48, 1, 4, 4), torch.randint(0, 3, (48,))
+    dls = DataLoaders(TensorDataLoader(x, y, bs=16, shuffle=False), TensorDataLoader(x[:16], y[:16], bs=16))
+    runs = []
+    for learner in (Learner, LeanLearner):
+        LOG.clear(); torch.manual_seed(1)
+        cbs = [_callback(i, *s)() for i, s in enumerate(specs)]
+        learn = learner(dls, nn.Sequential(nn.Flatten(), nn.Linear(16, 3)), loss_func=F.cross_entropy, cbs=cbs)
+        with learn.no_bar(), learn.no_logging(): (learn.fit_one_cycle if one_cycle else learn.fit)(2, 0.01)
+        runs.append((list(LOG), learn.recorder.values, [float(v) for v in learn.recorder.losses]))
+    assert runs[0] == runs[1]
+
+def test_lean_learner_follows_callbacks_added_and_removed():
+    dls = mnist_dls('mnist_sample', bs=256, device='cpu')
+    learn = LeanLearner(dls, simple_cnn(), loss_func=F.cross_entropy)
+    n = len(learn._handlers('after_batch'))
+    class Extra(Callback):
+        def after_batch(self): pass
+    learn.add_cb(Extra()); assert len(learn._handlers('after_batch')) == n + 1
+    learn.remove_cb(learn.extra); assert len(learn._handlers('after_batch')) == n
+    assert handles(Callback(), 'after_fit') and not handles(Callback(), 'after_loss')
+    with pytest.raises(ValueError, match="event_name must be one of fastai's events, got 'after_lunch'"):
+        learn('after_lunch')
