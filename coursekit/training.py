@@ -19,8 +19,8 @@ from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.optimizer import Optimizer, adam_step, average_grad, average_sqr_grad, debias, step_stat, weight_decay
-from .core import (check, check_data, check_int, check_model_input, check_one_of, check_positive, fail,
-                            resolve_device)
+from .core import (check, check_data, check_int, check_model_input, check_module, check_one_of, check_positive,
+                            fail, resolve_device)
 from .hooks import ModelState
 from .data import mnist_dls
 # fastai adds the progress bar and `Learner.fit_one_cycle` when these are imported
@@ -215,6 +215,10 @@ def zero_grad(self: ForeachAdam):
 # %% ../nbs/88_training.ipynb #a26db1d2
 class LeanLearner(Learner):
     "fastai's `Learner`; each event calls only the callbacks that have a method for it, in fastai's order."
+    def __init__(self, dls, model, *args, **kwargs): # fastai `DataLoaders`, the model, then `Learner`'s arguments
+        check(hasattr(dls, 'train') and hasattr(dls, 'valid'), f'dls must be fastai DataLoaders, got {type(dls).__name__}',
+              TypeError)
+        super().__init__(dls, check_module(model), *args, **kwargs)
     def __call__(self, event_name): # an event's name, or a list of them (fastai's signature)
         for name in ([event_name] if isinstance(event_name, str) else event_name):
             for cb in self._handlers(name): cb(name)

@@ -196,3 +196,8 @@ def test_lean_learner_follows_callbacks_added_and_removed():
     assert handles(Callback(), 'after_fit') and not handles(Callback(), 'after_loss')
     with pytest.raises(ValueError, match="event_name must be one of fastai's events, got 'after_lunch'"):
         learn('after_lunch')
+
+def test_lean_learner_names_a_wrong_dls_or_model():
+    dls = mnist_dls('mnist_sample', bs=256, device='cpu')
+    with pytest.raises(TypeError, match='dls must be fastai DataLoaders, got list'): LeanLearner([], simple_cnn())
+    with pytest.raises(TypeError, match='model must be an nn.Module, got function'): LeanLearner(dls, simple_cnn)
