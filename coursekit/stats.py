@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_activation_stats.ipynb #6f770d65
 from __future__ import annotations
-import warnings, weakref
+import os, warnings, weakref
 from functools import partial
 from pathlib import Path
 import torch
@@ -15,14 +15,15 @@ from .core import quiet_fastai; quiet_fastai()  # fastai's import warns about to
 from fastai.callback.core import Callback
 from fastai.layers import flatten_model
 from fastcore.basics import patch
+from fastcore.parallel import parallel
 from .core import check, check_int
 from .exercises import first_slip, grade_function, matches
 from .hooks import Hook
 from .cnn import default_model, train_cnn
 
 # %% auto #0
-__all__ = ['ActivationRecorder', 'summarize', 'save_stats_figures', 'stability_run', 'ScratchBatchNorm', 'grade_summary',
-           'grade_batchnorm']
+__all__ = ['ActivationRecorder', 'summarize', 'save_stats_figures', 'stability_run', 'stability_accuracies', 'ScratchBatchNorm',
+           'grade_summary', 'grade_batchnorm']
 
 # %% ../nbs/04_activation_stats.ipynb #a16cffca
 class ActivationRecorder(Callback):
@@ -315,6 +316,25 @@ def stability_run(epochs: int = 1, # number of epochs
     learn = train_cnn(data, epochs=epochs, lr=lr, bs=bs, model=model or partial(default_model, data, bn=bn),
                       device=device, seed=seed, one_cycle=one_cycle, cbs=[stats] if record else [], progress=False)
     return learn.epoch_history.history[-1]['valid_accuracy'], stats, learn
+
+# %% ../nbs/04_activation_stats.ipynb #1a58f221
+def _accuracy(kw: dict, threads: int = None) -> float: # `stability_run`'s arguments; a worker's threads
+    "`stability_run`'s validation accuracy for `kw`, trained without statistics (at `threads` threads, if given)."
+    if threads: torch.set_num_threads(threads)
+    return stability_run(**{**kw, 'record': False})[0]
+
+def stability_accuracies(runs: list, # one dict of `stability_run` arguments per run
+                         workers: int = None # processes side by side (None: one per CPU core); 1: here, in turn
+                        ) -> list:
+    "The validation accuracy of each run in `runs`, trained without statistics, `workers` CPU runs at a time."
+    check(isinstance(runs, list) and all(isinstance(kw, dict) for kw in runs),
+          f'runs must be a list of dicts of stability_run arguments, got {type(runs).__name__}', TypeError)
+    workers = (os.cpu_count() or 1) if workers is None else check_int(workers, 'workers', 1)
+    if any(str(kw.get('device')) != 'cpu' for kw in runs): workers = 1  # a GPU: one run at a time
+    order = sorted(range(len(runs)), key=lambda i: -runs[i].get('epochs', 1))  # longest first
+    w = workers if workers > 1 else 0  # 0: here, in turn, at this process's threads; else one thread per worker
+    accs = parallel(_accuracy, [runs[i] for i in order], threads=1 if w else None, n_workers=w, progress=True)
+    return [a for _, a in sorted(zip(order, accs))]
 
 # %% ../nbs/04_activation_stats.ipynb #0a14a876
 class ScratchBatchNorm(nn.Module):

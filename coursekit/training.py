@@ -216,8 +216,8 @@ def zero_grad(self: ForeachAdam):
 class LeanLearner(Learner):
     "fastai's `Learner`; each event calls only the callbacks that have a method for it, in fastai's order."
     def __init__(self, dls, model, *args, **kwargs): # fastai `DataLoaders`, the model, then `Learner`'s arguments
-        check(hasattr(dls, 'train') and hasattr(dls, 'valid'), f'dls must be fastai DataLoaders, got {type(dls).__name__}',
-              TypeError)
+        check(hasattr(dls, 'train') and hasattr(dls, 'valid'),
+              f'dls must be fastai DataLoaders, got {type(dls).__name__}', TypeError)
         super().__init__(dls, check_module(model), *args, **kwargs)
     def __call__(self, event_name): # an event's name, or a list of them (fastai's signature)
         for name in ([event_name] if isinstance(event_name, str) else event_name):

@@ -227,3 +227,15 @@ def test_recording_changes_no_number_of_the_training():
     (a, st, la), (b, none, lb) = [stability_run(epochs=1, bs=512, device='cpu', seed=1, record=r) for r in (True, False)]
     assert a == b and none is None and st.stats.shape[0] == len(la.dls.train)
     assert [float(v) for v in la.recorder.losses] == [float(v) for v in lb.recorder.losses]
+
+def test_stability_accuracies_side_by_side_are_the_runs_one_by_one():
+    "Worker processes (one thread each) give each run's accuracy as `stability_run` gives it here, in the runs' order."
+    from coursekit.stats import stability_accuracies, stability_run
+    runs = [dict(data='mnist_sample', epochs=1, bs=512, device='cpu', seed=s, lr=lr) for s, lr in ((0, 0.06), (1, 0.3))]
+    threads = torch.get_num_threads()
+    here = [stability_run(record=False, **kw)[0] for kw in runs]
+    assert stability_accuracies(runs, workers=2) == here and torch.get_num_threads() == threads
+    assert stability_accuracies(runs[::-1], workers=1) == here[::-1] and len(set(here)) == 2
+    with pytest.raises(TypeError, match='runs must be a list of dicts of stability_run arguments, got dict'):
+        stability_accuracies(runs[0])
+    with pytest.raises(ValueError, match='workers must be >= 1, got 0'): stability_accuracies(runs, workers=0)

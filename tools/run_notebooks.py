@@ -4,10 +4,13 @@ Cells marked `#| slow` or `#| cuda` keep their saved outputs (they are not run) 
 `--check` runs every cell (slow and cuda ones too, as Run All does) and saves nothing: an error fails the run.
 `--compare` also compares every printed number and table with the committed output: a cell whose output legitimately
 changes from run to run says so with a comment line `# varies: <why>` (timings, memory), and numbers followed by a
-unit of time or memory (`1.23 s`, `45 ms`, `310 MB`) are masked everywhere.
+unit of time or memory (`1.23 s`, `45 ms`, `310 MB`) are masked everywhere. Saving writes the fingerprint of this CPU's
+arithmetic to tools/outputs_fingerprint.txt: on a CPU that rounds differently (another model picks other kernels, so
+training numbers differ in their last bits and, over many steps, further), `--compare` compares words and layout
+with every number masked, and the notebooks' own asserts check what their text claims.
 Usage: python tools/run_notebooks.py nbs/03_cnn.ipynb [more notebooks] [--flags slow] [--check] [--compare]
 """
-import argparse, difflib, os, re, time
+import argparse, difflib, os, re, subprocess, sys, time
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -19,6 +22,7 @@ def flags_of(source: str) -> set:
 VARIES = re.compile(r'^\s*# varies:', re.M)
 _UNITS = r'(?:s|ms|µs|us|ns|sec|seconds|min|minutes|it/s|images/s|MB|GB|KB|MiB|GiB|KiB|bytes)'
 _MASKS = [(re.compile(r'[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?\s*' + _UNITS + r'(?![A-Za-z])'), '<time/memory>'),
+          (re.compile(r'(?<![\d:])\d{2}:\d{2}(?![\d:])'), '<mm:ss>'),  # fastai's time column
           (re.compile(r' at 0x[0-9a-f]+'), ''),  # object addresses (nbdev_clean removes them from saved outputs)
           (re.compile(r'0x[0-9a-f]{6,}'), '0x…'), (re.compile(r'\x1b\[[0-9;]*m'), '')]
 
@@ -36,19 +40,47 @@ def text_of(cell) -> str:
     for rx, sub in _MASKS: text = rx.sub(sub, text)
     return re.sub(r'<(?:Figure|matplotlib|IPython)[^>]*>', '<object>', text).strip()
 
-def differences(before, after) -> list:
+FINGERPRINT = Path(__file__).with_name('outputs_fingerprint.txt')
+_PROBE = """import hashlib, torch, torch.nn.functional as F
+from coursekit.cnn import default_model
+torch.set_num_threads(1); torch.manual_seed(0)
+out = []
+for bn in (False, True):  # convolutions, batchnorm, cross-entropy and Adam, forward and backward
+    m, x, y = default_model('mnist', bn=bn), torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,))
+    opt = torch.optim.Adam(m.parameters(), 0.01)
+    for _ in range(3): opt.zero_grad(); F.cross_entropy(m(x), y).backward(); opt.step()
+    out += [p.detach() for p in m.parameters()]
+x, w = torch.randn(8, 32, 14, 14, requires_grad=True), torch.randn(32, 1, 3, 3)  # a depthwise convolution
+F.conv2d(x, w, padding=1, groups=32).square().sum().backward(); out.append(x.grad)
+theta = torch.eye(2, 3).expand(8, 2, 3) + torch.randn(8, 2, 3) * 0.1  # resampling, as augmentations do
+out += [F.grid_sample(x.detach(), F.affine_grid(theta, (8, 32, 14, 14), align_corners=False), align_corners=False),
+        torch.randn(257, 129) @ torch.randn(129, 65)]
+print(hashlib.sha1(b''.join(t.contiguous().numpy().tobytes() for t in out)).hexdigest()[:16])"""
+
+def arithmetic_fingerprint() -> str:
+    "A hash of seeded training steps, convolutions, resampling and a matrix product, at one thread, on this CPU."
+    return subprocess.run([sys.executable, '-c', _PROBE], capture_output=True, text=True, check=True).stdout.strip()
+
+def same_arithmetic() -> bool:
+    "Does this CPU round as the one that saved the notebooks' outputs did?"
+    return FINGERPRINT.exists() and FINGERPRINT.read_text().strip() == arithmetic_fingerprint()
+
+def masked(text: str) -> str: return ' '.join(re.sub(r'\d+(?:\.\d+)?(?:e[-+]?\d+)?', '#', text).split())
+
+def differences(before, after, exact: bool = True) -> list:
     "Code cells whose printed output differs between two runs of a notebook (cells marked `# varies:` excepted)."
     out = []
     for i, (a, b) in enumerate(zip(before.cells, after.cells)):
         if a.cell_type != 'code' or VARIES.search(a.source): continue
         ta, tb = text_of(a), text_of(b)
+        if not exact and masked(ta) == masked(tb): continue
         if ta != tb:
             diff = '\n'.join(difflib.unified_diff(ta.splitlines(), tb.splitlines(), 'committed', 're-run', lineterm='', n=0))
             out.append(f'cell {i} ({a.source.splitlines()[0][:60] if a.source else ""}):\n{diff[:1500]}')
     return out
 
 def run_notebook(path: Path, flags: set = frozenset(), timeout: int = 1800, save: bool = True,
-                 compare: bool = False) -> dict:
+                 compare: bool = False, exact: bool = True) -> dict:
     "Execute `path`'s code cells in order (skipping flagged ones); save the outputs if `save`; report differences."
     os.environ.pop('MPLBACKEND', None)  # the kernel must draw figures inline, as in Jupyter
     committed = nbformat.read(path, as_version=4)
@@ -63,7 +95,7 @@ def run_notebook(path: Path, flags: set = frozenset(), timeout: int = 1800, save
             slowest.append((time.perf_counter() - t, i))
     if save: nbformat.write(nb, path)
     return dict(seconds=time.perf_counter() - t0, slowest=sorted(slowest, reverse=True)[:3],
-                differences=differences(committed, nb) if compare else [])
+                differences=differences(committed, nb, exact) if compare else [])
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,12 +104,17 @@ if __name__ == '__main__':
     p.add_argument('--check', action='store_true', help='run every cell, save nothing')
     p.add_argument('--compare', action='store_true', help='run every cell, save nothing, compare printed outputs')
     args = p.parse_args()
-    failed = 0
+    failed, everything = 0, args.check or args.compare
+    here = arithmetic_fingerprint()
+    exact = FINGERPRINT.exists() and FINGERPRINT.read_text().strip() == here
+    if args.compare and not exact: print('this CPU rounds differently from the one that saved the outputs: numbers masked')
+    if not everything and not exact:
+        print('note: the outputs of the other notebooks were saved on a CPU that rounds differently: re-run them here')
+        FINGERPRINT.write_text(here + '\n')
     for nbp in args.notebooks:
         print(f'running {nbp}', flush=True)
-        everything = args.check or args.compare
         r = run_notebook(nbp, {'slow', 'cuda'} if everything else set(args.flags), save=not everything,
-                         compare=args.compare)
+                         compare=args.compare, exact=exact)
         slow = ', '.join(f'cell {i} {s:.1f} s' for s, i in r['slowest'])
         print(f"  {r['seconds']:.1f} s (slowest: {slow})")
         for d in r['differences']: print('  differs:', d.replace('\n', '\n    '))
