@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_activation_stats.ipynb #6f770d65
 from __future__ import annotations
-import os, warnings, weakref
+import multiprocessing, os, warnings, weakref
 from functools import partial
 from pathlib import Path
 import torch
@@ -333,7 +333,9 @@ def stability_accuracies(runs: list, # one dict of `stability_run` arguments per
     if any(str(kw.get('device')) != 'cpu' for kw in runs): workers = 1  # a GPU: one run at a time
     order = sorted(range(len(runs)), key=lambda i: -runs[i].get('epochs', 1))  # longest first
     w = workers if workers > 1 else 0  # 0: here, in turn, at this process's threads; else one thread per worker
-    accs = parallel(_accuracy, [runs[i] for i in order], threads=1 if w else None, n_workers=w, progress=True)
+    fork = 'fork' if 'fork' in multiprocessing.get_all_start_methods() else None  # see what this process defined
+    accs = parallel(_accuracy, [runs[i] for i in order], threads=1 if w else None, n_workers=w, progress=True,
+                    method=fork)
     return [a for _, a in sorted(zip(order, accs))]
 
 # %% ../nbs/04_activation_stats.ipynb #0a14a876
