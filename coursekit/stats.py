@@ -329,10 +329,9 @@ def stability_accuracies(runs: list, # one dict of `stability_run` arguments per
     "The validation accuracy of each run in `runs`, trained without statistics, `workers` CPU runs at a time."
     check(isinstance(runs, list) and all(isinstance(kw, dict) for kw in runs),
           f'runs must be a list of dicts of stability_run arguments, got {type(runs).__name__}', TypeError)
-    workers = (os.cpu_count() or 1) if workers is None else check_int(workers, 'workers', 1)
-    if any(str(kw.get('device')) != 'cpu' for kw in runs): workers = 1  # a GPU: one run at a time
+    w = (os.cpu_count() or 1) if workers is None else check_int(workers, 'workers', 1)
+    if w == 1 or any(str(kw.get('device')) != 'cpu' for kw in runs): w = 0  # here, in turn (a GPU: always)
     order = sorted(range(len(runs)), key=lambda i: -runs[i].get('epochs', 1))  # longest first
-    w = workers if workers > 1 else 0  # 0: here, in turn, at this process's threads; else one thread per worker
     fork = 'fork' if 'fork' in multiprocessing.get_all_start_methods() else None  # see what this process defined
     accs = parallel(_accuracy, [runs[i] for i in order], threads=1 if w else None, n_workers=w, progress=True,
                     method=fork)

@@ -1,9 +1,9 @@
 """Every notebook runs as a learner's Run All would on a CPU: in a real Jupyter kernel, every cell, `#| slow` and
 `#| cuda` ones included (a cuda cell says so and moves on when there is no GPU). Nothing is saved. The re-run must
 print what the committed notebook shows (every number and table; cells marked `# varies:` and numbers with a unit of
-time or memory excepted; on a CPU that rounds differently from the one that saved the outputs, the words and layout with
-every number masked, the notebooks' own asserts checking their claims), and each chapter's Run All time is printed (`pytest -s`) and written to
-$RUN_ALL_TIMES (default: none)."""
+time or memory excepted; on a CPU that rounds differently from the one that saved the outputs, the words and layout
+with every number masked, the notebooks' own asserts checking their claims), and each chapter's Run All time is
+printed (`pytest -s`) and written to $RUN_ALL_TIMES (default: none)."""
 import json, os, sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path

@@ -105,12 +105,11 @@ if __name__ == '__main__':
     p.add_argument('--compare', action='store_true', help='run every cell, save nothing, compare printed outputs')
     args = p.parse_args()
     failed, everything = 0, args.check or args.compare
-    here = arithmetic_fingerprint()
-    exact = FINGERPRINT.exists() and FINGERPRINT.read_text().strip() == here
+    exact = same_arithmetic()
     if args.compare and not exact: print('this CPU rounds differently from the one that saved the outputs: numbers masked')
     if not everything and not exact:
         print('note: the outputs of the other notebooks were saved on a CPU that rounds differently: re-run them here')
-        FINGERPRINT.write_text(here + '\n')
+        FINGERPRINT.write_text(arithmetic_fingerprint() + '\n')
     for nbp in args.notebooks:
         print(f'running {nbp}', flush=True)
         r = run_notebook(nbp, {'slow', 'cuda'} if everything else set(args.flags), save=not everything,
