@@ -65,7 +65,7 @@ def same_arithmetic() -> bool:
     "Does this CPU round as the one that saved the notebooks' outputs did?"
     return FINGERPRINT.exists() and FINGERPRINT.read_text().strip() == arithmetic_fingerprint()
 
-def masked(text: str) -> str: return ' '.join(re.sub(r'\d+(?:\.\d+)?(?:e[-+]?\d+)?', '#', text).split())
+def masked(text: str) -> str: return ' '.join(re.sub(r'-?\d+(?:\.\d+)?(?:e[-+]?\d+)?', '#', text).split())
 
 def differences(before, after, exact: bool = True) -> list:
     "Code cells whose printed output differs between two runs of a notebook (cells marked `# varies:` excepted)."
