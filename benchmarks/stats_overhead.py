@@ -1,6 +1,9 @@
 """Cost of recording activation statistics: an epoch without statistics, with coursekit's ActivationRecorder and with
 fastai's ActivationStats (with_hist=True), on the fast data path, for the 10-class model without batchnorm
-(5 hooked layers) and with it (10 hooked layers). Not part of CI's pass/fail.
+(5 hooked layers) and with it (10 hooked layers). First, what one batch's five rows cost to compute alone (mean,
+std, the shares and the 40-bin histogram of outputs the shapes of the five layers'): with fastai's arithmetic
+(`torch.histc` and `.item()`), with the recorder's whole-tensor operations (`summarize` and one `bincount`, its GPU
+path) and with its CPU path (one compiled pass per output). Not part of CI's pass/fail.
 
     OMP_NUM_THREADS=1 python benchmarks/stats_overhead.py [--epochs 3] [--bs 64] [--repeats 3] [--device cpu|cuda]
 
@@ -13,11 +16,13 @@ and its spread (min-max). One line per ratio, then everything as one JSON line.
 import argparse, json, os, platform, statistics, time, warnings
 warnings.filterwarnings('ignore')
 import torch
+import torch.nn as nn
+from types import SimpleNamespace
 from fastai.callback.core import Callback
 from fastai.callback.hook import ActivationStats as FastaiActivationStats
 from coursekit.core import resolve_device
 from coursekit.cnn import train_cnn, default_model
-from coursekit.stats import ActivationRecorder
+from coursekit.stats import ActivationRecorder, summarize
 
 class EpochClock(Callback):
     "Wall and CPU seconds of each epoch (training and validation)."
@@ -54,6 +59,33 @@ def measure(bn, a, dev):
             out[f'{k}_vs_none_{clock}'] = summary([o[i] / n[i] for o, n in zip(runs[k], runs['none'])])
     return out
 
+SHAPES = [(64, 8, 14, 14), (64, 16, 7, 7), (64, 32, 4, 4), (64, 64, 2, 2), (64, 10, 1, 1)]  # the five layers' outputs
+
+def row_costs(repeats, n_batches=20):
+    """Milliseconds per batch of five outputs (20 batches of random ones, so that not all are in the cache): median of
+    `repeats` alternating rounds, per way of computing the rows."""
+    g = torch.Generator().manual_seed(0)
+    batches = [[torch.randn(s, generator=g) * 2 for s in SHAPES] for _ in range(n_batches)]
+    rec = ActivationRecorder()  # its record made by hand for five layers, as `_start` makes it in a fit
+    rec.learn = SimpleNamespace(model=nn.Sequential(*[nn.Conv2d(1, 1, 1) for _ in SHAPES]), dls=SimpleNamespace(train=[0]))
+    rec._start()
+    def fastai_way(o): return (o.mean().item(), o.std().item(), (o <= 0.05).long().sum().item() / o.numel(),
+                               o.histc(40, 0, 10))
+    def whole_tensor(o):
+        s, v = rec._buffers(o); summarize(o, rec.thresh, rec.dead_below, scratch=s); return rec._histogram(o, s, v)
+    ways = {'fastai (histc, .item())': fastai_way, 'whole-tensor (bincount)': whole_tensor,
+            'one pass': lambda o: rec._record_cpu(0, o)}
+    for f in ways.values():
+        for o in batches[0]: f(o)  # warm-up: buffers, the compiled pass loaded
+    times = {k: [] for k in ways}
+    for _ in range(repeats):
+        for k, f in ways.items():
+            t0 = time.perf_counter()
+            for b in batches:
+                for o in b: f(o)
+            times[k].append((time.perf_counter() - t0) / n_batches * 1e3)
+    return {k: summary(v) for k, v in times.items()}
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--epochs', type=int, default=3); ap.add_argument('--bs', type=int, default=64)
@@ -65,6 +97,10 @@ def main():
                omp_num_threads=os.environ.get('OMP_NUM_THREADS', 'unset'), models=[])
     if dev.type == 'cpu' and torch.get_num_threads() > 1:
         print(f'note: {torch.get_num_threads()} threads; CPU time adds them up (set OMP_NUM_THREADS=1)')
+    if dev.type == 'cpu':
+        res['rows_ms_per_batch'] = rows = row_costs(max(a.repeats, 5))
+        print('one batch\'s five rows, ms: ' + '; '.join(f"{k} {v['median']:.3f} ({v['min']:.3f}-{v['max']:.3f})"
+                                                       for k, v in rows.items()), flush=True)
     for bn in (False, True):
         m = measure(bn, a, dev); res['models'].append(m)
         for clock in ('wall', 'cpu'):

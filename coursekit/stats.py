@@ -7,7 +7,9 @@ from __future__ import annotations
 import multiprocessing, os, warnings, weakref
 from functools import partial
 from pathlib import Path
+import numpy as np
 import torch
+from numba import njit
 import matplotlib.pyplot as plt
 import torch.nn as nn
 import torch.nn.functional as F
@@ -63,6 +65,8 @@ def _start(self: ActivationRecorder):
     self._hist = torch.zeros(n, L, self.bins, device=dev) if self.with_hist else None
     self._cur, self._cur_hist = torch.zeros(L, 4, device=dev), torch.zeros(L, self.bins, device=dev)  # this batch
     self._lo, self._hi, self._span = self._edges(dev)
+    self._params = np.array([self._lo, self._hi, self._span.item(), self.bins, self.thresh, self.dead_below],
+                            dtype=np.float32)  # the one pass's settings (on a CPU)
     self._scratch = {}  # working memory, one pair of tensors per output shape, kept from batch to batch
     self._i, self._started, self._warned = 0, True, False  # _i: the row of the next training batch
 
@@ -116,14 +120,64 @@ def _histogram(self: ActivationRecorder, o, s, v):
     "`torch.histc(o, bins, *hist_range)`, bit for bit: `_bin_keys` counted by one `bincount`, the in-range half."
     return _bin_counts(self._bin_keys(o, s, v).view(-1), 2 * self.bins)[self.bins:]
 
+# %% ../nbs/04_activation_stats.ipynb #0c2fa176
+@njit(cache=True)
+def _bin_flags(x, keys, lo, hi, span, fbins, nb, near, dead): # float32 values, int32 out; float32 settings
+    "keys[i] = 4 * (histc bin of x[i], or nb outside [lo, hi]) + 2 * (x[i] <= dead) + (x[i] <= near)."
+    for i in range(x.size):
+        v = x[i]
+        ok = (v >= lo) & (v <= hi)
+        b = np.int32(((v if ok else lo) - lo) * fbins / span)
+        keys[i] = 4 * ((b if b < nb else nb - 1) if ok else nb) + 2 * np.int32(v <= dead) + np.int32(v <= near)
+
+# %% ../nbs/04_activation_stats.ipynb #c6875585
+@njit(cache=True)
+def _count_keys(keys, counts): # int32 keys; int64 (4, number of keys) zeros
+    "Add 1 to counts[i % 4, keys[i]] for every i: four tallies, so that equal keys in a row do not wait on each other."
+    n, i = keys.size, 0
+    while i + 4 <= n:
+        counts[0, keys[i]] += 1; counts[1, keys[i + 1]] += 1; counts[2, keys[i + 2]] += 1; counts[3, keys[i + 3]] += 1
+        i += 4
+    for k in range(i, n): counts[0, keys[k]] += 1
+
+# %% ../nbs/04_activation_stats.ipynb #13dd062f
+@njit(cache=True, fastmath={'reassoc'})
+def _sq_dev(x, m): # float32 values and their mean
+    "The sum of (x - m) ** 2, in float64."
+    acc, m64 = 0.0, np.float64(m)
+    for i in range(x.size): acc += (np.float64(x[i]) - m64) ** 2
+    return acc
+
+# %% ../nbs/04_activation_stats.ipynb #7e590b05
+@njit(cache=True)
+def _one_pass(x, mean, p, keys, four, hist): # values; 0-d mean; settings; int32 memory; the row's two parts
+    "four[:] = mean, std, share <= near_zero, share <= dead_below of `x`; hist[:] = its histc counts."
+    nb, n, m = np.int32(hist.size), x.size, mean[()]
+    _bin_flags(x, keys, p[0], p[1], p[2], p[3], nb, p[4], p[5])
+    counts = np.zeros((4, 4 * (nb + 1)), np.int64); _count_keys(keys, counts)
+    t = counts.sum(axis=0).reshape(nb + 1, 4)  # per bin (the last: outside), per (dead, near zero) pair of flags
+    hist[:] = t[:nb].sum(axis=1)
+    four[0], four[1] = m, np.sqrt(_sq_dev(x, m) / (n - 1)) if n > 1 else np.nan
+    four[2], four[3] = (t[:, 1].sum() + t[:, 3].sum()) / n, t[:, 2:].sum() / n
+
+# %% ../nbs/04_activation_stats.ipynb #c81700ae
+@patch
+def _record_cpu(self: ActivationRecorder, j, o): # the layer's column; its float32 output, on the CPU
+    "Layer `j`'s row of this batch's table by `_one_pass` over `o`."
+    x = o.reshape(-1).numpy()
+    if x.size not in self._scratch: self._scratch[x.size] = np.empty(x.size, np.int32)
+    _one_pass(x, o.mean().numpy(), self._params, self._scratch[x.size], self._cur.numpy()[j], self._cur_hist.numpy()[j])
+
 # %% ../nbs/04_activation_stats.ipynb #1bbe29c2
 @patch
 def _record(self: ActivationRecorder, j, m, inp, out):
-    "Layer `j`'s row of this batch's table: `summarize` of its output and, if asked for, its histogram."
+    "Layer `j`'s row of this batch's table: one compiled pass on a CPU; elsewhere `summarize` and `_histogram`."
     if not isinstance(out, torch.Tensor): return
     if j in self._seen: self._warn_twice(m)  # a layer used twice: its last call is kept, as in fastai
     self._seen.add(j)
-    o = out.detach().float(); s, v = self._buffers(o)
+    o = out.detach().float()
+    if o.device.type == 'cpu': return self._record_cpu(j, o)
+    s, v = self._buffers(o)
     summarize(o, self.thresh, self.dead_below, out=self._cur[j], scratch=s)
     if self.with_hist: self._cur_hist[j] = self._histogram(o, s, v)
 
@@ -149,7 +203,7 @@ def before_batch(self: ActivationRecorder):
     "A training batch: room for its row, a zeroed table, and a hook on every layer until the forward pass is done."
     if self._i == len(self._stats): self._grow()
     self.remove()  # none left over from a forward pass that raised
-    self._cur.zero_(); self._cur_hist.zero_(); self._seen = set()  # a layer the forward pass does not call keeps zeros
+    self._cur.zero_(); self._cur_hist.zero_(); self._seen.clear()  # a layer the forward pass does not call keeps zeros
     self.hooks = [Hook(m, self._hook_func(j), detach=False) for j, m in enumerate(self.mods)]
 
 # %% ../nbs/04_activation_stats.ipynb #baf8ddfe

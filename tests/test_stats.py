@@ -239,3 +239,38 @@ def test_stability_accuracies_side_by_side_are_the_runs_one_by_one():
     with pytest.raises(TypeError, match='runs must be a list of dicts of stability_run arguments, got dict'):
         stability_accuracies(runs[0])
     with pytest.raises(ValueError, match='workers must be >= 1, got 0'): stability_accuracies(runs, workers=0)
+
+# ---------------- the CPU's one pass: histc's counts and fastai's formulas, for any values, bins and range ----------------
+def _recorder_on_cpu(dls, **kw):
+    "An ActivationRecorder with its record made (`_start`) for a small model, ready for `_record`."
+    rec = ActivationRecorder(**kw)
+    rec.learn = Learner(dls, nn.Sequential(nn.Conv2d(1, 2, 3)), loss_func=F.cross_entropy); rec._start()
+    return rec
+
+@settings(max_examples=80, deadline=None)
+@given(st_.data(), st_.integers(1, 60), st_.sampled_from([(0., 10.), (-1., 3.), (0.1, 0.7), (-1e3, 1e-3), (2., 2.5)]),
+       st_.floats(-2, 2, width=32))
+def test_one_pass_gives_histc_counts_and_fastais_numbers(dls, data, bins, hist_range, near):
+    rec = _recorder_on_cpu(dls, bins=bins, hist_range=hist_range, near_zero=near)
+    lo, hi = torch.tensor(hist_range)
+    edges = lo + (hi - lo) * torch.arange(bins + 1) / bins  # values on and next to the bin edges, the range's ends
+    special = torch.cat([edges, torch.nextafter(edges, lo - 1), torch.nextafter(edges, hi + 1),
+                         torch.tensor([near, rec.dead_below, float('nan'), float('inf'), -float('inf'), 0., -0.])]).tolist()
+    values = data.draw(st_.lists(st_.one_of(st_.floats(width=32), st_.sampled_from(special)), min_size=1, max_size=400))
+    o = torch.tensor(values, dtype=torch.float32)
+    rec._seen = set(); rec._record(0, None, None, o)
+    assert torch.equal(rec._cur_hist[0], torch.histc(o, bins, *hist_range))
+    n = o.numel()
+    shares = torch.tensor([(o <= near).sum().item() / n, (o <= rec.dead_below).sum().item() / n])
+    assert torch.equal(rec._cur[0, 2:], shares)
+    mean, std = o.mean(), (o.double().std() if n > 1 else torch.tensor(float('nan'))).float()
+    assert torch.equal(rec._cur[0, 0], mean) or (mean.isnan() and rec._cur[0, 0].isnan())
+    got = rec._cur[0, 1]
+    if std.isfinite(): assert torch.allclose(got, std, rtol=1e-6, atol=0), (got, std)
+    else: assert not got.isfinite()
+
+def test_one_pass_keeps_the_last_call_of_a_layer_used_twice(dls):
+    rec = _recorder_on_cpu(dls)
+    with pytest.warns(UserWarning, match='ran more than once'):
+        rec._seen = set(); rec._record(0, None, None, torch.full((5,), 3.)); rec._record(0, None, None, torch.ones(3))
+    assert rec._cur_hist[0].sum() == 3 and rec._cur[0, 0] == 1
