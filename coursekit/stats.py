@@ -9,7 +9,6 @@ from functools import partial
 from pathlib import Path
 import numpy as np
 import torch
-from numba import njit
 import matplotlib.pyplot as plt
 import torch.nn as nn
 import torch.nn.functional as F
@@ -22,6 +21,8 @@ from .core import check, check_int
 from .exercises import first_slip, grade_function, matches
 from .hooks import Hook
 from .cnn import default_model, train_cnn
+try: from numba import njit; ONE_PASS = True  # the CPU's one pass over each output (below)
+except ImportError: njit, ONE_PASS = (lambda **kw: lambda f: f), False  # no numba: the whole-tensor path
 
 # %% auto #0
 __all__ = ['ActivationRecorder', 'summarize', 'save_stats_figures', 'stability_run', 'stability_accuracies', 'ScratchBatchNorm',
@@ -176,7 +177,7 @@ def _record(self: ActivationRecorder, j, m, inp, out):
     if j in self._seen: self._warn_twice(m)  # a layer used twice: its last call is kept, as in fastai
     self._seen.add(j)
     o = out.detach().float()
-    if o.device.type == 'cpu': return self._record_cpu(j, o)
+    if o.device.type == 'cpu' and ONE_PASS: return self._record_cpu(j, o)
     s, v = self._buffers(o)
     summarize(o, self.thresh, self.dead_below, out=self._cur[j], scratch=s)
     if self.with_hist: self._cur_hist[j] = self._histogram(o, s, v)

@@ -274,3 +274,22 @@ def test_one_pass_keeps_the_last_call_of_a_layer_used_twice(dls):
     with pytest.warns(UserWarning, match='ran more than once'):
         rec._seen = set(); rec._record(0, None, None, torch.full((5,), 3.)); rec._record(0, None, None, torch.ones(3))
     assert rec._cur_hist[0].sum() == 3 and rec._cur[0, 0] == 1
+
+def test_without_numba_the_whole_tensor_path_gives_the_same_row(dls, monkeypatch):
+    import coursekit.stats as S
+    rec = _recorder_on_cpu(dls)
+    o = torch.relu(torch.randn(64, 8, 14, 14, generator=torch.Generator().manual_seed(0)) * 3) - 0.2
+    rec._seen = set(); rec._record(0, None, None, o); row, hist = rec._cur[0].clone(), rec._cur_hist[0].clone()
+    monkeypatch.setattr(S, 'ONE_PASS', False)
+    rec._seen = set(); rec._record(0, None, None, o)
+    assert torch.equal(rec._cur_hist[0], hist) and torch.allclose(rec._cur[0], row, rtol=1e-6, atol=0)
+
+def test_coursekit_stats_imports_and_records_where_numba_is_missing():
+    import subprocess, sys
+    code = ("import sys; sys.modules['numba'] = None\n"  # `import numba` now raises ImportError
+            "import torch, coursekit.stats as S\n"
+            "from coursekit.cnn import train_cnn\n"
+            "st = S.ActivationRecorder(); train_cnn('mnist_sample', epochs=1, bs=256, device='cpu', cbs=[st], progress=False)\n"
+            "assert not S.ONE_PASS and st.stats.shape[1:] == (len(st.mods), 4) and st.histograms.sum() > 0\n")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
