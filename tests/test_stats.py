@@ -263,11 +263,19 @@ def test_one_pass_gives_histc_counts_and_fastais_numbers(dls, data, bins, hist_r
     n = o.numel()
     shares = torch.tensor([(o <= near).sum().item() / n, (o <= rec.dead_below).sum().item() / n])
     assert torch.equal(rec._cur[0, 2:], shares)
-    mean, std = o.mean(), (o.double().std() if n > 1 else torch.tensor(float('nan'))).float()
+    mean = o.mean()  # fastai's mean: torch's float32 mean
     assert torch.equal(rec._cur[0, 0], mean) or (mean.isnan() and rec._cur[0, 0].isnan())
+    # std about that mean, the squares summed in float64 (the rounding of the float32 mean stays in, as in torch's std)
+    std = (((o.double() - mean.double()) ** 2).sum() / (n - 1)).sqrt().float() if n > 1 else torch.tensor(float('nan'))
     got = rec._cur[0, 1]
     if std.isfinite(): assert torch.allclose(got, std, rtol=1e-6, atol=0), (got, std)
     else: assert not got.isfinite()
+
+def test_one_pass_std_of_two_neighbouring_floats_is_torchs(dls):
+    "Two neighbouring float32 values: the float32 mean is one of them, and the std about it is torch's (fastai's) std."
+    rec, o = _recorder_on_cpu(dls), torch.tensor([3.3333332538604736, 3.3333334922790527])
+    rec._seen = set(); rec._record(0, None, None, o)
+    assert torch.equal(rec._cur[0, :2], torch.stack([o.mean(), o.std()])) and o.std() > o.double().std()
 
 def test_one_pass_keeps_the_last_call_of_a_layer_used_twice(dls):
     rec = _recorder_on_cpu(dls)
