@@ -4,13 +4,14 @@ Cells marked `#| slow` or `#| cuda` keep their saved outputs (they are not run) 
 `--check` runs every cell (slow and cuda ones too, as Run All does) and saves nothing: an error fails the run.
 `--compare` also compares every printed number and table with the committed output: a cell whose output legitimately
 changes from run to run says so with a comment line `# varies: <why>` (timings, memory), and numbers followed by a
-unit of time or memory (`1.23 s`, `45 ms`, `310 MB`) are masked everywhere. Saving writes the fingerprint of this CPU's
-arithmetic to tools/outputs_fingerprint.txt: on a CPU that rounds differently (another model picks other kernels, so
-training numbers differ in their last bits and, over many steps, further), `--compare` compares words and layout
-with every number masked, and the notebooks' own asserts check what their text claims.
+unit of time or memory (`1.23 s`, `45 ms`, `310 MB`) are masked everywhere. Saving a notebook records the fingerprint
+of this CPU's arithmetic for it in tools/outputs_fingerprint.json: on a CPU that rounds differently from the one that
+saved a notebook (another model picks other kernels, so training numbers differ in their last bits and, over many
+steps, further), `--compare` compares its words and layout with every number masked, and the notebook's own asserts
+check what its text claims.
 Usage: python tools/run_notebooks.py nbs/03_cnn.ipynb [more notebooks] [--flags slow] [--check] [--compare]
 """
-import argparse, difflib, os, re, subprocess, sys, time
+import argparse, difflib, functools, json, os, re, subprocess, sys, time
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -40,7 +41,7 @@ def text_of(cell) -> str:
     for rx, sub in _MASKS: text = rx.sub(sub, text)
     return re.sub(r'<(?:Figure|matplotlib|IPython)[^>]*>', '<object>', text).strip()
 
-FINGERPRINT = Path(__file__).with_name('outputs_fingerprint.txt')
+FINGERPRINTS = Path(__file__).with_name('outputs_fingerprint.json')  # notebook name -> fingerprint of its CPU
 _PROBE = """import hashlib, torch, torch.nn.functional as F
 from coursekit.cnn import default_model
 torch.set_num_threads(1); torch.manual_seed(0)
@@ -57,13 +58,21 @@ out += [F.grid_sample(x.detach(), F.affine_grid(theta, (8, 32, 14, 14), align_co
         torch.randn(257, 129) @ torch.randn(129, 65)]
 print(hashlib.sha1(b''.join(t.contiguous().numpy().tobytes() for t in out)).hexdigest()[:16])"""
 
+@functools.cache
 def arithmetic_fingerprint() -> str:
     "A hash of seeded training steps, convolutions, resampling and a matrix product, at one thread, on this CPU."
     return subprocess.run([sys.executable, '-c', _PROBE], capture_output=True, text=True, check=True).stdout.strip()
 
-def same_arithmetic() -> bool:
-    "Does this CPU round as the one that saved the notebooks' outputs did?"
-    return FINGERPRINT.exists() and FINGERPRINT.read_text().strip() == arithmetic_fingerprint()
+def saved_fingerprints() -> dict: return json.loads(FINGERPRINTS.read_text()) if FINGERPRINTS.exists() else {}
+
+def same_arithmetic(path: Path) -> bool:
+    "Does this CPU round as the one that saved `path`'s outputs did?"
+    return saved_fingerprints().get(Path(path).name) == arithmetic_fingerprint()
+
+def record_fingerprint(path: Path):
+    "Note that `path`'s outputs were saved on this CPU."
+    prints = {**saved_fingerprints(), Path(path).name: arithmetic_fingerprint()}
+    FINGERPRINTS.write_text(json.dumps(dict(sorted(prints.items())), indent=1) + '\n')
 
 def masked(text: str) -> str: return ' '.join(re.sub(r'-?\d+(?:\.\d+)?(?:e[-+]?\d+)?', '#', text).split())
 
@@ -105,15 +114,13 @@ if __name__ == '__main__':
     p.add_argument('--compare', action='store_true', help='run every cell, save nothing, compare printed outputs')
     args = p.parse_args()
     failed, everything = 0, args.check or args.compare
-    exact = same_arithmetic()
-    if args.compare and not exact: print('this CPU rounds differently from the one that saved the outputs: numbers masked')
-    if not everything and not exact:
-        print('note: the outputs of the other notebooks were saved on a CPU that rounds differently: re-run them here')
-        FINGERPRINT.write_text(arithmetic_fingerprint() + '\n')
     for nbp in args.notebooks:
-        print(f'running {nbp}', flush=True)
+        exact = same_arithmetic(nbp)
+        print(f'running {nbp}' + ('' if exact or not args.compare else
+                                  ' (saved on a CPU that rounds differently: numbers masked)'), flush=True)
         r = run_notebook(nbp, {'slow', 'cuda'} if everything else set(args.flags), save=not everything,
                          compare=args.compare, exact=exact)
+        if not everything: record_fingerprint(nbp)
         slow = ', '.join(f'cell {i} {s:.1f} s' for s, i in r['slowest'])
         print(f"  {r['seconds']:.1f} s (slowest: {slow})")
         for d in r['differences']: print('  differs:', d.replace('\n', '\n    '))
